@@ -1,0 +1,90 @@
+//! Turning typed events into `(event_type, schema_version, data)` and back, with upcasting.
+
+use serde::{Serialize, de::DeserializeOwned};
+use serde_json::Value;
+
+/// An event as the store keeps it: a stable type name, a schema version and a JSON object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncodedEvent {
+    pub event_type: String,
+    pub schema_version: i32,
+    pub data: Value,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("unknown event type {0}")]
+    UnknownType(String),
+    #[error("event {event_type} v{schema_version}: {source}")]
+    Invalid {
+        event_type: String,
+        schema_version: i32,
+        source: serde_json::Error,
+    },
+    #[error("event data is not a JSON object")]
+    NotAnObject,
+}
+
+/// Every aggregate's event enum is internally tagged by `type` (serde `tag = "type"`); the tag
+/// becomes the stored `event_type` and the remaining fields the stored `data`.
+pub trait DomainEvent: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
+    /// The current schema version of every event of this enum. Bump it together with an
+    /// upcaster in [`DomainEvent::upcast`] whenever a shipped event changes shape.
+    const SCHEMA_VERSION: i32 = 1;
+
+    /// The event types this enum decodes; used to tell whether a stored event belongs here.
+    fn event_types() -> &'static [&'static str];
+
+    /// Rewrites stored data of an older schema version into the current shape.
+    fn upcast(_event_type: &str, _from_version: i32, data: Value) -> Value {
+        data
+    }
+
+    fn encode(&self) -> EncodedEvent {
+        let mut value = serde_json::to_value(self).expect("events serialise to JSON");
+        let object = value.as_object_mut().expect("events are JSON objects");
+        let event_type = match object.remove("type") {
+            Some(Value::String(t)) => t,
+            _ => unreachable!("events are internally tagged by `type`"),
+        };
+        EncodedEvent {
+            event_type,
+            schema_version: Self::SCHEMA_VERSION,
+            data: value,
+        }
+    }
+
+    fn decode(event_type: &str, schema_version: i32, data: &Value) -> Result<Self, DecodeError> {
+        if !Self::event_types().contains(&event_type) {
+            return Err(DecodeError::UnknownType(event_type.to_owned()));
+        }
+        let data = if schema_version < Self::SCHEMA_VERSION {
+            Self::upcast(event_type, schema_version, data.clone())
+        } else {
+            data.clone()
+        };
+        let Value::Object(mut object) = data else {
+            return Err(DecodeError::NotAnObject);
+        };
+        object.insert("type".into(), Value::String(event_type.to_owned()));
+        serde_json::from_value(Value::Object(object)).map_err(|source| DecodeError::Invalid {
+            event_type: event_type.to_owned(),
+            schema_version,
+            source,
+        })
+    }
+
+    fn event_type(&self) -> String {
+        self.encode().event_type
+    }
+}
+
+/// Declares the list of type names of an event enum from its variants.
+#[macro_export]
+macro_rules! event_types {
+    ($($name:ident),+ $(,)?) => {
+        fn event_types() -> &'static [&'static str] {
+            &[$(stringify!($name)),+]
+        }
+    };
+}

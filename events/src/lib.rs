@@ -1,0 +1,24 @@
+//! The facts of tillroll: one event enum per aggregate, event metadata, stream naming and
+//! schema versions. Plain data and serde; no IO.
+
+pub mod cart;
+pub mod codec;
+pub mod customer;
+pub mod metadata;
+pub mod money;
+pub mod order;
+pub mod product;
+pub mod recorded;
+pub mod stock;
+pub mod stream;
+
+pub use cart::CartEvent;
+pub use codec::{DecodeError, DomainEvent, EncodedEvent};
+pub use customer::CustomerEvent;
+pub use metadata::Metadata;
+pub use money::Currency;
+pub use order::OrderEvent;
+pub use product::ProductEvent;
+pub use recorded::{LogPosition, RecordedEvent};
+pub use stock::StockEvent;
+pub use stream::StreamId;

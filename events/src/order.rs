@@ -1,0 +1,132 @@
+//! Events of the order stream `order-<id>`, payment attempts included.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::{Currency, DomainEvent, event_types};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderLine {
+    pub product_id: Uuid,
+    pub name: String,
+    pub unit_price: i64,
+    pub quantity: i64,
+    pub line_total: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum OrderEvent {
+    OrderPlaced {
+        order_id: Uuid,
+        customer_id: Uuid,
+        items: Vec<OrderLine>,
+        total: i64,
+        currency: Currency,
+        phone: String,
+        placed_at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    },
+    /// A new M-Pesa attempt: the payment reactor sends the STK push for it.
+    PaymentRequested {
+        order_id: Uuid,
+        attempt_id: Uuid,
+        phone: String,
+        amount: i64,
+        requested_at: DateTime<Utc>,
+    },
+    /// Daraja accepted the STK push; the callback will name `checkout_request_id`.
+    PaymentRequestAccepted {
+        order_id: Uuid,
+        attempt_id: Uuid,
+        checkout_request_id: String,
+        merchant_request_id: String,
+    },
+    /// The attempt ended without payment: Daraja refused the push, or the customer cancelled,
+    /// had no funds, did not answer…  `result_code` is Daraja's code, kept raw.
+    PaymentFailed {
+        order_id: Uuid,
+        attempt_id: Uuid,
+        #[serde(default)]
+        checkout_request_id: Option<String>,
+        result_code: String,
+        reason: String,
+    },
+    PaymentConfirmed {
+        order_id: Uuid,
+        attempt_id: Uuid,
+        checkout_request_id: String,
+        mpesa_receipt: String,
+        amount: i64,
+        paid_at: DateTime<Utc>,
+    },
+    /// A success callback whose amount is not the order total: recorded, not accepted.
+    PaymentAmountMismatch {
+        order_id: Uuid,
+        attempt_id: Uuid,
+        checkout_request_id: String,
+        mpesa_receipt: String,
+        amount: i64,
+        expected: i64,
+    },
+    /// Money was received that the shop must give back (paid then cancelled, late payment
+    /// with no stock left, wrong amount).
+    RefundFlagged { order_id: Uuid, reason: String },
+    OrderCancelled {
+        order_id: Uuid,
+        reason: Option<String>,
+        cancelled_at: DateTime<Utc>,
+    },
+    OrderExpired {
+        order_id: Uuid,
+        expired_at: DateTime<Utc>,
+    },
+    OrderShipped {
+        order_id: Uuid,
+        #[serde(default)]
+        carrier: Option<String>,
+        #[serde(default)]
+        tracking_number: Option<String>,
+        shipped_at: DateTime<Utc>,
+    },
+    OrderDelivered {
+        order_id: Uuid,
+        delivered_at: DateTime<Utc>,
+    },
+}
+
+impl DomainEvent for OrderEvent {
+    event_types!(
+        OrderPlaced,
+        PaymentRequested,
+        PaymentRequestAccepted,
+        PaymentFailed,
+        PaymentConfirmed,
+        PaymentAmountMismatch,
+        RefundFlagged,
+        OrderCancelled,
+        OrderExpired,
+        OrderShipped,
+        OrderDelivered
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_type_apart_from_data_and_round_trips() {
+        let event = OrderEvent::OrderExpired {
+            order_id: Uuid::nil(),
+            expired_at: DateTime::from_timestamp(0, 0).unwrap(),
+        };
+        let encoded = event.encode();
+        assert_eq!(encoded.event_type, "OrderExpired");
+        assert!(encoded.data.get("type").is_none());
+        let back = OrderEvent::decode(&encoded.event_type, 1, &encoded.data).unwrap();
+        assert_eq!(back, event);
+        assert!(OrderEvent::decode("StockSold", 1, &encoded.data).is_err());
+    }
+}

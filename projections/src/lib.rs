@@ -1,0 +1,83 @@
+//! tillroll's read models and the projection runner: each projector turns the log, in order,
+//! into tables shaped for the queries that read them, committing its checkpoint in the same
+//! transaction as its writes.
+
+pub mod carts;
+pub mod catalog;
+pub mod customers;
+pub mod orders;
+mod rebuild;
+mod runner;
+
+use async_trait::async_trait;
+use sqlx::PgConnection;
+use tillroll_events::{LogPosition, RecordedEvent};
+
+pub use rebuild::{RebuildProgress, rebuild};
+pub use runner::{Progress, Runner, load_checkpoint, wait_for};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error("event {position} cannot be decoded: {source}")]
+    Decode {
+        position: i64,
+        source: tillroll_events::DecodeError,
+    },
+    #[error("reading the log: {0}")]
+    Feed(String),
+}
+
+/// Where projectors read the log from; the event store implements it.
+#[async_trait]
+pub trait EventFeed: Send + Sync {
+    /// Up to `limit` events after `after`, in gap-safe log order, read on `conn` (so a
+    /// projector reads and writes in one transaction).
+    async fn read_batch(
+        &self,
+        conn: &mut PgConnection,
+        after: LogPosition,
+        limit: i64,
+    ) -> Result<Vec<RecordedEvent>, ProjectionError>;
+
+    /// Returns when new events may be readable, or after `timeout`.
+    async fn wait(&self, timeout: std::time::Duration);
+}
+
+/// One read model. `apply` must depend on nothing but the events (no clock, no other
+/// projector's tables) so that a rebuild gives exactly the live result.
+#[async_trait]
+pub trait Projector: Send + Sync {
+    fn name(&self) -> &'static str;
+
+    /// The tables this projector owns, in creation order (rebuilds copy and swap them).
+    fn tables(&self) -> &'static [&'static str];
+
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        events: &[RecordedEvent],
+    ) -> Result<(), ProjectionError>;
+}
+
+/// Every read model of tillroll.
+pub fn all() -> Vec<std::sync::Arc<dyn Projector>> {
+    vec![
+        std::sync::Arc::new(catalog::CatalogProjector),
+        std::sync::Arc::new(customers::CustomersProjector),
+        std::sync::Arc::new(carts::CartsProjector),
+        std::sync::Arc::new(orders::OrdersProjector),
+    ]
+}
+
+pub(crate) fn decode<E: tillroll_events::DomainEvent>(
+    event: &RecordedEvent,
+) -> Option<Result<E, ProjectionError>> {
+    event.try_decode::<E>().map(|r| {
+        r.map_err(|source| ProjectionError::Decode {
+            position: event.position,
+            source,
+        })
+    })
+}

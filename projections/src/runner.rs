@@ -1,0 +1,259 @@
+//! Runs projectors: catch up in batches, then follow live. Each batch is one transaction that
+//! locks the projector's checkpoint row, reads the events after it, applies them and moves the
+//! checkpoint: after a crash a projector resumes exactly where its last commit left it, and two
+//! runners (or a runner and a rebuild) can never apply the same event twice. An advisory lock
+//! keeps the projectors in one process at a time, so the others stand by instead of queueing.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::{PgConnection, PgPool};
+use tillroll_events::LogPosition;
+use tokio::sync::watch;
+
+use crate::{EventFeed, ProjectionError, Projector};
+
+const BATCH: i64 = 1000;
+const LEADER_LOCK: i64 = 0x7469_6c6c_726f_6c6c; // "tillroll"
+const STANDBY_RETRY: Duration = Duration::from_secs(1);
+
+/// The positions projectors have committed, shared with query handlers in this process.
+#[derive(Clone)]
+pub struct Progress {
+    senders: Arc<HashMap<&'static str, watch::Sender<LogPosition>>>,
+}
+
+impl Progress {
+    pub fn new(projectors: &[Arc<dyn Projector>]) -> Self {
+        let senders = projectors
+            .iter()
+            .map(|p| (p.name(), watch::channel(LogPosition::START).0))
+            .collect();
+        Self {
+            senders: Arc::new(senders),
+        }
+    }
+
+    pub fn subscribe(&self, name: &str) -> Option<watch::Receiver<LogPosition>> {
+        self.senders.get(name).map(|s| s.subscribe())
+    }
+
+    fn publish(&self, name: &str, position: LogPosition) {
+        if let Some(sender) = self.senders.get(name) {
+            sender.send_replace(position);
+        }
+    }
+}
+
+pub struct Runner {
+    pool: PgPool,
+    feed: Arc<dyn EventFeed>,
+    projectors: Vec<Arc<dyn Projector>>,
+    progress: Progress,
+}
+
+pub async fn load_checkpoint(
+    conn: &mut PgConnection,
+    name: &str,
+    for_update: bool,
+) -> Result<LogPosition, sqlx::Error> {
+    sqlx::query("INSERT INTO checkpoints (name) VALUES ($1) ON CONFLICT (name) DO NOTHING")
+        .bind(name)
+        .execute(&mut *conn)
+        .await?;
+    let sql = if for_update {
+        "SELECT transaction_id, position FROM checkpoints WHERE name = $1 FOR UPDATE"
+    } else {
+        "SELECT transaction_id, position FROM checkpoints WHERE name = $1"
+    };
+    let (transaction_id, position): (i64, i64) =
+        sqlx::query_as(sql).bind(name).fetch_one(conn).await?;
+    Ok(LogPosition {
+        transaction_id,
+        position,
+    })
+}
+
+pub(crate) async fn store_checkpoint(
+    conn: &mut PgConnection,
+    name: &str,
+    at: LogPosition,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE checkpoints SET transaction_id = $2, position = $3, updated_at = now() \
+         WHERE name = $1",
+    )
+    .bind(name)
+    .bind(at.transaction_id)
+    .bind(at.position)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Applies one batch in one transaction. Returns the new checkpoint, or `None` when there
+/// was nothing to read.
+pub(crate) async fn run_batch(
+    pool: &PgPool,
+    feed: &dyn EventFeed,
+    projector: &dyn Projector,
+    limit: i64,
+) -> Result<Option<(LogPosition, usize)>, ProjectionError> {
+    let mut tx = pool.begin().await?;
+    let from = load_checkpoint(&mut tx, projector.name(), true).await?;
+    let events = feed.read_batch(&mut tx, from, limit).await?;
+    let Some(last) = events.last().map(|e| e.log_position()) else {
+        return Ok(None);
+    };
+    projector.apply(&mut tx, &events).await?;
+    store_checkpoint(&mut tx, projector.name(), last).await?;
+    tx.commit().await?;
+    Ok(Some((last, events.len())))
+}
+
+impl Runner {
+    pub fn new(
+        pool: PgPool,
+        feed: Arc<dyn EventFeed>,
+        projectors: Vec<Arc<dyn Projector>>,
+        progress: Progress,
+    ) -> Self {
+        Self {
+            pool,
+            feed,
+            projectors,
+            progress,
+        }
+    }
+
+    /// Runs until `shutdown` turns true; finishes the batch in hand first.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let Some(_leader) = self.lead(&mut shutdown).await else {
+            return;
+        };
+        let tasks: Vec<_> = self
+            .projectors
+            .iter()
+            .map(|projector| {
+                let pool = self.pool.clone();
+                let feed = self.feed.clone();
+                let projector = projector.clone();
+                let progress = self.progress.clone();
+                let shutdown = shutdown.clone();
+                tokio::spawn(follow(pool, feed, projector, progress, shutdown))
+            })
+            .collect();
+        for task in tasks {
+            let _ = task.await;
+        }
+    }
+
+    /// Waits to become the one process running projectors; holds the lock's connection.
+    async fn lead(
+        &self,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Option<sqlx::pool::PoolConnection<sqlx::Postgres>> {
+        loop {
+            if *shutdown.borrow() {
+                return None;
+            }
+            match self.try_lock().await {
+                Ok(Some(conn)) => return Some(conn),
+                Ok(None) => {}
+                Err(error) => tracing::warn!(%error, "projection leadership"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(STANDBY_RETRY) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+
+    async fn try_lock(
+        &self,
+    ) -> Result<Option<sqlx::pool::PoolConnection<sqlx::Postgres>>, sqlx::Error> {
+        let mut conn = self.pool.acquire().await?;
+        let (locked,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_lock($1)")
+            .bind(LEADER_LOCK)
+            .fetch_one(&mut *conn)
+            .await?;
+        Ok(locked.then_some(conn))
+    }
+}
+
+async fn follow(
+    pool: PgPool,
+    feed: Arc<dyn EventFeed>,
+    projector: Arc<dyn Projector>,
+    progress: Progress,
+    shutdown: watch::Receiver<bool>,
+) {
+    let name = projector.name();
+    if let Ok(mut conn) = pool.acquire().await
+        && let Ok(at) = load_checkpoint(&mut conn, name, false).await
+    {
+        progress.publish(name, at);
+    }
+    let mut failures = 0u32;
+    while !*shutdown.borrow() {
+        match run_batch(&pool, feed.as_ref(), projector.as_ref(), BATCH).await {
+            Ok(Some((at, _))) => {
+                failures = 0;
+                progress.publish(name, at);
+            }
+            Ok(None) => feed.wait(Duration::from_millis(500)).await,
+            Err(error) => {
+                failures += 1;
+                tracing::error!(projector = name, %error, "projection batch failed; retrying");
+                let backoff = Duration::from_millis(100 * 2u64.pow(failures.min(6)));
+                tokio::time::sleep(backoff).await;
+            }
+        }
+    }
+}
+
+/// Waits until every named projector has passed `target`, or `timeout` elapses. Reads the
+/// committed checkpoints, so it works whichever process runs the projectors.
+pub async fn wait_for(
+    pool: &PgPool,
+    progress: &Progress,
+    names: &[&str],
+    target: LogPosition,
+    timeout: Duration,
+) -> Result<bool, sqlx::Error> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut receivers: Vec<_> = names.iter().filter_map(|n| progress.subscribe(n)).collect();
+    loop {
+        if receivers.iter().all(|r| *r.borrow() >= target) {
+            return Ok(true);
+        }
+        let rows: Vec<(i64, i64)> =
+            sqlx::query_as("SELECT transaction_id, position FROM checkpoints WHERE name = ANY($1)")
+                .bind(names)
+                .fetch_all(pool)
+                .await?;
+        let done = rows.len() == names.len()
+            && rows.iter().all(|&(transaction_id, position)| {
+                LogPosition {
+                    transaction_id,
+                    position,
+                } >= target
+            });
+        if done {
+            return Ok(true);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Ok(false);
+        }
+        // Woken by local progress; the short timer covers projectors in another process.
+        let lagging = receivers.iter_mut().find(|r| *r.borrow() < target);
+        let nap = Duration::from_millis(20);
+        match lagging {
+            Some(receiver) => {
+                let _ = tokio::time::timeout(nap, receiver.changed()).await;
+            }
+            None => tokio::time::sleep(nap).await,
+        }
+    }
+}

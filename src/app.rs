@@ -1,0 +1,217 @@
+//! Building and running the server: connect, migrate, load settings, start the projectors and
+//! reactors, serve HTTP, and shut everything down gracefully.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::auth::jwt::JwtKeys;
+use crate::auth::rate_limit::RateLimiter;
+use crate::commands::{Commands, reactors};
+use crate::config::Config;
+use crate::db;
+use crate::metrics::Metrics;
+use crate::payments::{self, MpesaGateway};
+use crate::state::AppState;
+use crate::store::EventStore;
+
+/// Login failures allowed per account and per client address within the window.
+const LOGIN_FAILURES: u32 = 5;
+const LOGIN_WINDOW: Duration = Duration::from_secs(15 * 60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Db(#[from] db::DbError),
+    #[error("database: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Setup(String),
+}
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+/// Settings generated once and kept in the database (so every process shares them).
+async fn setting(
+    pool: &PgPool,
+    name: &str,
+    generate: impl FnOnce() -> String,
+) -> Result<String, sqlx::Error> {
+    sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+        .bind(name)
+        .bind(generate())
+        .execute(pool)
+        .await?;
+    let (value,): (String,) = sqlx::query_as("SELECT value FROM settings WHERE name = $1")
+        .bind(name)
+        .fetch_one(pool)
+        .await?;
+    Ok(value)
+}
+
+fn random_secret() -> String {
+    use base64::Engine;
+    let bytes: [u8; 32] = rand::random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The real Daraja client when credentials are configured, else the simulator.
+fn default_gateway(config: &Config) -> Result<Arc<dyn MpesaGateway>, AppError> {
+    let setup = |e: reqwest::Error| AppError::Setup(format!("HTTP client: {e}"));
+    Ok(match &config.mpesa {
+        Some(daraja) => Arc::new(payments::DarajaClient::new(daraja.clone()).map_err(setup)?),
+        None => {
+            tracing::info!("no Daraja credentials: payments go to the built-in simulator");
+            Arc::new(payments::Simulator::new(Duration::from_secs(1)).map_err(setup)?)
+        }
+    })
+}
+
+impl Application {
+    /// Connects as configured (the embedded default when `DATABASE_URL` is unset), migrates,
+    /// and binds the listener.
+    pub async fn build(config: Config) -> Result<Self, AppError> {
+        let options = db::connect_options(&config).await?;
+        let pool = db::pool(options, 16).await?;
+        Self::build_with(config, pool, None).await
+    }
+
+    /// As [`Application::build`] on a given pool, optionally with another payment gateway
+    /// (tests pass a client of their fake Daraja).
+    pub async fn build_with(
+        config: Config,
+        pool: PgPool,
+        gateway: Option<Arc<dyn MpesaGateway>>,
+    ) -> Result<Self, AppError> {
+        db::migrate(&pool).await?;
+        let jwt_secret = match &config.jwt_secret {
+            Some(secret) => secret.expose().to_owned(),
+            None => setting(&pool, "jwt_secret", random_secret).await?,
+        };
+        if jwt_secret.len() < crate::auth::jwt::MIN_SECRET_LEN {
+            return Err(AppError::Setup(format!(
+                "TILLROLL_JWT_SECRET must be at least {} bytes",
+                crate::auth::jwt::MIN_SECRET_LEN
+            )));
+        }
+        let callback_token = match &config.callback_token {
+            Some(token) => token.expose().to_owned(),
+            None => setting(&pool, "mpesa_callback_token", random_secret).await?,
+        };
+        let gateway = match gateway {
+            Some(gateway) => gateway,
+            None => default_gateway(&config)?,
+        };
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| AppError::Listen {
+                    addr: config.listen,
+                    source,
+                })?;
+        let store = EventStore::new(pool.clone());
+        let projectors = tillroll_projections::all();
+        let state = AppState {
+            progress: tillroll_projections::Progress::new(&projectors),
+            projector_names: Arc::new(projectors.iter().map(|p| p.name()).collect()),
+            commands: Commands::new(store.clone()),
+            store,
+            pool,
+            jwt: Arc::new(JwtKeys::new(jwt_secret.as_bytes())),
+            gateway,
+            callback_token: Arc::new(callback_token),
+            login_limiter: Arc::new(RateLimiter::new(LOGIN_FAILURES, LOGIN_WINDOW)),
+            metrics: Arc::new(Metrics::default()),
+            config: Arc::new(config),
+        };
+        Ok(Self { listener, state })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then finishes in-flight requests, lets projectors
+    /// and reactors finish the batch in hand, and returns.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), AppError> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let background = spawn_background(&self.state, stop_rx);
+        let router = crate::http::router(self.state.clone());
+        let served = axum::serve(
+            self.listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
+        let _ = stop_tx.send(true);
+        for task in background {
+            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        }
+        served.map_err(|e| AppError::Setup(format!("server error: {e}")))
+    }
+}
+
+fn spawn_background(state: &AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+    let listener = state.store.spawn_listener();
+    let runner = tillroll_projections::Runner::new(
+        state.pool.clone(),
+        Arc::new(state.store.clone()),
+        tillroll_projections::all(),
+        state.progress.clone(),
+    );
+    let mut tasks = vec![tokio::spawn(runner.run(stop.clone()))];
+    tasks.extend(reactors::spawn(state, stop.clone()));
+    // The listener holds no state worth finishing: it stops with the rest.
+    let mut stopped = stop;
+    tasks.push(tokio::spawn(async move {
+        let _ = stopped.wait_for(|s| *s).await;
+        listener.abort();
+    }));
+    tasks
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,184 @@
+//! What each `tillroll` subcommand does (the argument parsing is in main.rs).
+
+use std::io::{BufWriter, Read, Write};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use tillroll_projections::RebuildProgress;
+
+use crate::commands::Commands;
+use crate::config::Config;
+use crate::store::EventStore;
+use crate::store::export::EventView;
+use crate::{Application, db};
+
+type CliResult = Result<ExitCode, Box<dyn std::error::Error>>;
+
+pub fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = std::env::var("TILLROLL_LOG_FORMAT").is_ok_and(|f| f == "json");
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn store(max_connections: u32) -> Result<(Config, EventStore), Box<dyn std::error::Error>> {
+    let config = Config::from_env()?;
+    let options = db::connect_options(&config).await?;
+    let pool = db::pool(options, max_connections).await?;
+    db::migrate(&pool).await?;
+    Ok((config, EventStore::new(pool)))
+}
+
+pub async fn serve() -> CliResult {
+    let config = Config::from_env()?;
+    let app = Application::build(config).await?;
+    tracing::info!(addr = %app.local_addr(), "tillroll listening");
+    app.run_until(crate::app::shutdown_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn migrate() -> CliResult {
+    store(2).await?;
+    eprintln!("migrations applied");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn projections_status() -> CliResult {
+    let (_, store) = store(2).await?;
+    let head = store.head().await?;
+    println!("log head: position {}", head.position);
+    for projector in tillroll_projections::all() {
+        let mut conn = store.pool().acquire().await?;
+        let at = tillroll_projections::load_checkpoint(&mut conn, projector.name(), false).await?;
+        let (behind,): (i64,) = sqlx::query_as(
+            "SELECT count(*) FROM events WHERE (transaction_id, global_position) > ($1, $2)",
+        )
+        .bind(at.transaction_id)
+        .bind(at.position)
+        .fetch_one(&mut *conn)
+        .await?;
+        println!(
+            "{:<12} position {:>10}  behind {:>8}",
+            projector.name(),
+            at.position,
+            behind
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+struct Bar(ProgressBar);
+
+impl RebuildProgress for Bar {
+    fn advanced(&self, events: u64) {
+        self.0.inc(events);
+    }
+}
+
+pub async fn projections_rebuild(name: Option<String>) -> CliResult {
+    let (_, store) = store(4).await?;
+    let projectors: Vec<_> = tillroll_projections::all()
+        .into_iter()
+        .filter(|p| name.as_deref().is_none_or(|n| n == p.name()))
+        .collect();
+    if projectors.is_empty() {
+        let names: Vec<_> = tillroll_projections::all()
+            .iter()
+            .map(|p| p.name())
+            .collect();
+        eprintln!(
+            "no projector named {:?}; known: {}",
+            name.unwrap_or_default(),
+            names.join(", ")
+        );
+        return Ok(ExitCode::from(2));
+    }
+    let (total,): (i64,) = sqlx::query_as("SELECT count(*) FROM events")
+        .fetch_one(store.pool())
+        .await?;
+    let style = ProgressStyle::with_template(
+        "{prefix:>10} [{bar:40}] {pos}/{len} events ({per_sec}, {eta})",
+    )?
+    .progress_chars("=> ");
+    for projector in projectors {
+        let bar = ProgressBar::new(total as u64)
+            .with_style(style.clone())
+            .with_prefix(projector.name());
+        let started = std::time::Instant::now();
+        let events = tillroll_projections::rebuild(
+            store.pool(),
+            &store,
+            projector.as_ref(),
+            &Bar(bar.clone()),
+        )
+        .await?;
+        bar.finish();
+        eprintln!(
+            "{}: {} events in {:.2?}",
+            projector.name(),
+            events,
+            started.elapsed()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn audit_verify() -> CliResult {
+    let (_, store) = store(2).await?;
+    let report = store.verify_chains().await?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(if report.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+pub async fn audit_export(after: i64) -> CliResult {
+    let (_, store) = store(2).await?;
+    let Some(mut at) = store.locate(after).await? else {
+        eprintln!("no event has position {after}");
+        return Ok(ExitCode::from(2));
+    };
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    loop {
+        let batch = store.read_all(at, 5000).await?;
+        let Some(last) = batch.last() else { break };
+        at = last.log_position();
+        for event in &batch {
+            serde_json::to_writer(&mut out, &EventView::from(event))?;
+            out.write_all(b"\n")?;
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn create_admin(email: String, password_stdin: bool, name: String) -> CliResult {
+    if !password_stdin {
+        eprintln!("pass --password-stdin and the password on standard input");
+        return Ok(ExitCode::from(2));
+    }
+    let mut password = String::new();
+    std::io::stdin().read_to_string(&mut password)?;
+    let password = password.trim_end_matches(['\n', '\r']).to_owned();
+    let (_, store) = store(2).await?;
+    let commands = Commands::new(store);
+    let _ = (commands, email, password, name);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn demo() -> CliResult {
+    let (_, store) = store(4).await?;
+    let commands = Commands::new(store);
+    let _ = Arc::new(commands);
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,94 @@
+//! What a command can answer besides success: a business rejection, a conflict that outlived
+//! the retries, or an infrastructure failure.
+
+use crate::store::StoreError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RejectionKind {
+    /// Bad input (400), naming the field when there is one.
+    Invalid,
+    Unauthorized,
+    /// Known but not allowed (403).
+    Forbidden,
+    /// Unknown, or someone else's (404).
+    NotFound,
+    /// The state does not allow it: out of stock, wrong status, duplicate (409).
+    Conflict,
+}
+
+/// A business rule said no. Nothing was appended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub kind: RejectionKind,
+    pub message: String,
+    pub field: Option<&'static str>,
+    /// Extra machine-readable detail (e.g. the short lines of a checkout).
+    pub detail: Option<serde_json::Value>,
+}
+
+impl Rejection {
+    pub fn new(kind: RejectionKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            field: None,
+            detail: None,
+        }
+    }
+
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field: Some(field),
+            ..Self::new(RejectionKind::Invalid, message)
+        }
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(RejectionKind::NotFound, message)
+    }
+
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(RejectionKind::Conflict, message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(RejectionKind::Forbidden, message)
+    }
+
+    pub fn with_detail(mut self, detail: serde_json::Value) -> Self {
+        self.detail = Some(detail);
+        self
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error("{}", .0.message)]
+    Rejected(Rejection),
+    /// Still conflicting after the bounded retries.
+    #[error("stream {0} kept changing; try again")]
+    Conflict(String),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<Rejection> for CommandError {
+    fn from(rejection: Rejection) -> Self {
+        Self::Rejected(rejection)
+    }
+}
+
+impl From<StoreError> for CommandError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Conflict { stream_id, .. } => Self::Conflict(stream_id),
+            other => Self::Store(other),
+        }
+    }
+}
+
+impl From<sqlx::Error> for CommandError {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Store(StoreError::Database(error))
+    }
+}

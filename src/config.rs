@@ -1,0 +1,203 @@
+//! Configuration, parsed once from the environment (API.md "Configuration").
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::payments::DarajaConfig;
+pub use crate::payments::Secret;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: {message}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CorsOrigins {
+    None,
+    Any,
+    List(Vec<String>),
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `None`: the embedded default (local server, database `tillroll`, created if missing).
+    pub database_url: Option<String>,
+    pub listen: SocketAddr,
+    pub public_url: String,
+    pub jwt_secret: Option<Secret>,
+    pub admin: Option<(String, Secret)>,
+    pub reservation_ttl: Duration,
+    /// `None`: no Daraja credentials, the built-in simulator answers.
+    pub mpesa: Option<DarajaConfig>,
+    pub callback_token: Option<Secret>,
+    pub cors: CorsOrigins,
+    pub data_dir: PathBuf,
+    /// How long a payment attempt may wait for its callback before the reconciler asks.
+    pub reconcile_after: Duration,
+    pub access_token_ttl: Duration,
+}
+
+/// `15m`, `30s`, `2h`, `1d`, `250ms`, or plain seconds.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().ok()?;
+    let seconds = match unit {
+        "" | "s" => n,
+        "ms" => return Some(Duration::from_millis(n)),
+        "m" => n.checked_mul(60)?,
+        "h" => n.checked_mul(3600)?,
+        "d" => n.checked_mul(86_400)?,
+        _ => return None,
+    };
+    Some(Duration::from_secs(seconds))
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let err = |variable, message: &str| ConfigError {
+            variable,
+            message: message.into(),
+        };
+        let listen: SocketAddr = get("TILLROLL_LISTEN")
+            .unwrap_or_else(|| "127.0.0.1:8080".into())
+            .parse()
+            .map_err(|_| err("TILLROLL_LISTEN", "expected host:port, e.g. 127.0.0.1:8080"))?;
+        let public_url = get("TILLROLL_PUBLIC_URL")
+            .unwrap_or_else(|| format!("http://{listen}"))
+            .trim_end_matches('/')
+            .to_owned();
+        let duration = |variable: &'static str, default: &str| {
+            parse_duration(&get(variable).unwrap_or_else(|| default.into()))
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| err(variable, "expected a duration such as 15m, 30s or 2h"))
+        };
+        let admin = match (get("TILLROLL_ADMIN_EMAIL"), get("TILLROLL_ADMIN_PASSWORD")) {
+            (Some(email), Some(password)) => Some((email, Secret::new(password))),
+            _ => None,
+        };
+        let mpesa = daraja_config(&get)?;
+        let cors = match get("TILLROLL_CORS_ORIGINS").as_deref() {
+            None => CorsOrigins::None,
+            Some("*") => CorsOrigins::Any,
+            Some(list) => CorsOrigins::List(
+                list.split(',')
+                    .map(|o| o.trim().to_owned())
+                    .filter(|o| !o.is_empty())
+                    .collect(),
+            ),
+        };
+        let data_dir = get("TILLROLL_DATA_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                let home = get("HOME").unwrap_or_else(|| ".".into());
+                PathBuf::from(home).join(".local/share/tillroll")
+            });
+        Ok(Self {
+            database_url: get("DATABASE_URL"),
+            listen,
+            public_url,
+            jwt_secret: get("TILLROLL_JWT_SECRET").map(Secret::new),
+            admin,
+            reservation_ttl: duration("TILLROLL_RESERVATION_TTL", "15m")?,
+            mpesa,
+            callback_token: get("TILLROLL_MPESA_CALLBACK_TOKEN").map(Secret::new),
+            cors,
+            data_dir,
+            reconcile_after: duration("TILLROLL_RECONCILE_AFTER", "2m")?,
+            access_token_ttl: duration("TILLROLL_ACCESS_TOKEN_TTL", "15m")?,
+        })
+    }
+}
+
+/// Daraja credentials: all four of key, secret, shortcode and passkey, or none (simulator).
+fn daraja_config(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<DarajaConfig>, ConfigError> {
+    let key = get("TILLROLL_MPESA_CONSUMER_KEY");
+    let secret = get("TILLROLL_MPESA_CONSUMER_SECRET");
+    let shortcode = get("TILLROLL_MPESA_SHORTCODE");
+    let passkey = get("TILLROLL_MPESA_PASSKEY");
+    let (key, secret, shortcode, passkey) = match (key, secret, shortcode, passkey) {
+        (None, None, None, None) => return Ok(None),
+        (Some(k), Some(s), Some(c), Some(p)) => (k, s, c, p),
+        _ => {
+            return Err(ConfigError {
+                variable: "TILLROLL_MPESA_CONSUMER_KEY",
+                message: "set all of TILLROLL_MPESA_CONSUMER_KEY, _CONSUMER_SECRET, _SHORTCODE \
+                          and _PASSKEY, or none of them for the simulator"
+                    .into(),
+            });
+        }
+    };
+    let number = |variable: &'static str, text: &str| {
+        text.trim().parse::<u64>().map_err(|_| ConfigError {
+            variable,
+            message: "expected a number".into(),
+        })
+    };
+    let shortcode = number("TILLROLL_MPESA_SHORTCODE", &shortcode)?;
+    let party_b = match get("TILLROLL_MPESA_PARTY_B") {
+        Some(p) => number("TILLROLL_MPESA_PARTY_B", &p)?,
+        None => shortcode,
+    };
+    let transaction_type = get("TILLROLL_MPESA_TRANSACTION_TYPE")
+        .map(|t| t.parse())
+        .transpose()
+        .map_err(|e: crate::payments::UnknownTransactionType| ConfigError {
+            variable: "TILLROLL_MPESA_TRANSACTION_TYPE",
+            message: e.to_string(),
+        })?
+        .unwrap_or_default();
+    Ok(Some(DarajaConfig {
+        base_url: get("TILLROLL_MPESA_BASE_URL")
+            .unwrap_or_else(|| "https://sandbox.safaricom.co.ke".into()),
+        consumer_key: key,
+        consumer_secret: Secret::new(secret),
+        shortcode,
+        passkey: Secret::new(passkey),
+        transaction_type,
+        party_b,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("15m"), Some(Duration::from_secs(900)));
+        assert_eq!(parse_duration("900"), Some(Duration::from_secs(900)));
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("15 minutes"), None);
+        assert_eq!(parse_duration(""), None);
+    }
+
+    #[test]
+    fn defaults_need_no_environment() {
+        let config = Config::from_lookup(|_| None).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.public_url, "http://127.0.0.1:8080");
+        assert_eq!(config.reservation_ttl, Duration::from_secs(900));
+        assert!(config.mpesa.is_none());
+        assert_eq!(config.cors, CorsOrigins::None);
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let e =
+            Config::from_lookup(|n| (n == "TILLROLL_LISTEN").then(|| "nope".into())).unwrap_err();
+        assert_eq!(e.variable, "TILLROLL_LISTEN");
+    }
+}

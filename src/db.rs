@@ -1,0 +1,223 @@
+//! Connecting to Postgres: `DATABASE_URL`, or the embedded default of DESIGN.md §7 — the
+//! local server (libpq defaults) with database `tillroll` created if missing, or, when no
+//! server answers but Postgres is installed, a private cluster under the data directory.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, PgPool};
+
+use crate::config::Config;
+
+pub const DEFAULT_DATABASE: &str = "tillroll";
+const PRIVATE_PORT: u16 = 5439;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("cannot connect to Postgres: {0}")]
+    Connect(#[source] sqlx::Error),
+    #[error("DATABASE_URL is not a valid Postgres URL: {0}")]
+    Url(#[source] sqlx::Error),
+    #[error("no Postgres server answers and {0}")]
+    NoServer(String),
+    #[error("migrations failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// The connection options the configuration asks for, creating the default database (and,
+/// if needed, a private cluster) on the way.
+pub async fn connect_options(config: &Config) -> Result<PgConnectOptions, DbError> {
+    if let Some(url) = &config.database_url {
+        let options = PgConnectOptions::from_str(url).map_err(DbError::Url)?;
+        return Ok(options.log_statements(tracing::log::LevelFilter::Trace));
+    }
+    let local = local_server();
+    let options = match ensure_database(local.clone()).await {
+        Ok(()) => local,
+        Err(error) if is_unreachable(&error) => {
+            let private = start_private_cluster(&config.data_dir)?;
+            ensure_database(private.clone())
+                .await
+                .map_err(DbError::Connect)?;
+            private
+        }
+        Err(error) => return Err(DbError::Connect(error)),
+    };
+    Ok(options
+        .database(DEFAULT_DATABASE)
+        .log_statements(tracing::log::LevelFilter::Trace))
+}
+
+pub async fn pool(options: PgConnectOptions, max: u32) -> Result<PgPool, DbError> {
+    PgPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options)
+        .await
+        .map_err(DbError::Connect)
+}
+
+pub async fn migrate(pool: &PgPool) -> Result<(), DbError> {
+    MIGRATOR.run(pool).await?;
+    Ok(())
+}
+
+fn is_unreachable(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut)
+}
+
+/// Creates database `tillroll` on the server `server` points at, unless it exists.
+async fn ensure_database(server: PgConnectOptions) -> Result<(), sqlx::Error> {
+    let mut conn = sqlx::PgConnection::connect_with(&server.clone().database("postgres")).await?;
+    let exists: Option<(i32,)> = sqlx::query_as("SELECT 1 FROM pg_database WHERE datname = $1")
+        .bind(DEFAULT_DATABASE)
+        .fetch_optional(&mut conn)
+        .await?;
+    if exists.is_none() {
+        let created = sqlx::query("CREATE DATABASE tillroll")
+            .execute(&mut conn)
+            .await;
+        // Another process may have created it in the meantime.
+        if let Err(error) = created
+            && !error
+                .as_database_error()
+                .is_some_and(|e| e.code().as_deref() == Some("42P04"))
+        {
+            return Err(error);
+        }
+        tracing::info!("created database {DEFAULT_DATABASE}");
+    }
+    conn.close().await
+}
+
+fn postgres_bin_dir() -> Option<PathBuf> {
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+        .filter(|bin| bin.join("initdb").exists())
+        .collect();
+    versions.sort();
+    versions.pop()
+}
+
+fn is_root() -> bool {
+    std::env::var("USER").is_ok_and(|u| u == "root")
+        || Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.starts_with(b"0"))
+}
+
+/// Runs a Postgres tool; as root, as the `postgres` user (initdb refuses to run as root).
+fn run_pg(bin: &Path, tool: &str, args: &[&str]) -> Result<(), DbError> {
+    let program = bin.join(tool);
+    let mut command = if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(&program);
+        c
+    } else {
+        Command::new(&program)
+    };
+    let output = command
+        .args(args)
+        .output()
+        .map_err(|e| DbError::NoServer(format!("{tool} could not run: {e}")))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(DbError::NoServer(format!(
+            "{tool} failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        )))
+    }
+}
+
+/// A cluster owned by tillroll under `<data dir>/postgres`, listening only on a Unix socket
+/// in that directory. Started with `pg_ctl`; it keeps running after tillroll exits.
+fn start_private_cluster(data_dir: &Path) -> Result<PgConnectOptions, DbError> {
+    let bin = postgres_bin_dir()
+        .ok_or_else(|| DbError::NoServer("no Postgres server binaries are installed".into()))?;
+    let cluster = data_dir.join("postgres");
+    let cluster_str = cluster.to_string_lossy().into_owned();
+    std::fs::create_dir_all(&cluster)
+        .map_err(|e| DbError::NoServer(format!("cannot create {cluster_str}: {e}")))?;
+    if is_root() {
+        let _ = Command::new("chown")
+            .args(["-R", "postgres:postgres", &cluster_str])
+            .status();
+    }
+    if !cluster.join("PG_VERSION").exists() {
+        tracing::info!(dir = %cluster_str, "initialising a private Postgres cluster");
+        let user = if is_root() {
+            "postgres".to_owned()
+        } else {
+            current_user()
+        };
+        run_pg(
+            &bin,
+            "initdb",
+            &[
+                "-D",
+                &cluster_str,
+                "-U",
+                &user,
+                "--auth=trust",
+                "-E",
+                "UTF8",
+            ],
+        )?;
+    }
+    let socket_options = format!(
+        "-c listen_addresses='' -c unix_socket_directories='{cluster_str}' -p {PRIVATE_PORT}"
+    );
+    if !cluster.join("postmaster.pid").exists() {
+        tracing::info!(dir = %cluster_str, "starting the private Postgres cluster");
+        let log = cluster.join("server.log").to_string_lossy().into_owned();
+        run_pg(
+            &bin,
+            "pg_ctl",
+            &[
+                "-D",
+                &cluster_str,
+                "-o",
+                &socket_options,
+                "-l",
+                &log,
+                "-w",
+                "start",
+            ],
+        )?;
+    }
+    let user = if is_root() {
+        "postgres".to_owned()
+    } else {
+        current_user()
+    };
+    Ok(PgConnectOptions::new()
+        .socket(&cluster)
+        .port(PRIVATE_PORT)
+        .username(&user))
+}
+
+fn current_user() -> String {
+    ["PGUSER", "USER", "LOGNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty()))
+        .or_else(|| {
+            let out = Command::new("id").arg("-un").output().ok()?;
+            let name = String::from_utf8(out.stdout).ok()?.trim().to_owned();
+            (!name.is_empty()).then_some(name)
+        })
+        .unwrap_or_else(|| "postgres".into())
+}
+
+/// libpq's defaults (PGHOST/PGPORT or the Unix socket, then 127.0.0.1:5432) as the current
+/// OS user, found even where `$USER` is unset (services, CI).
+pub fn local_server() -> PgConnectOptions {
+    PgConnectOptions::new().username(&current_user())
+}

@@ -1,0 +1,36 @@
+//! The business rules, one module per aggregate. Each holds its state, `evolve` (state +
+//! event → state) and its deciders (command + state → events or a rejection). Pure: no IO and
+//! no clock; time comes in with the command.
+
+pub mod cart;
+pub mod customer;
+pub mod money;
+pub mod order;
+pub mod payment;
+pub mod phone;
+pub mod product;
+pub mod stock;
+pub mod validate;
+
+use serde::{Serialize, de::DeserializeOwned};
+use tillroll_events::DomainEvent;
+
+/// An aggregate's state, rebuilt by folding its stream's events.
+pub trait Aggregate:
+    Default + Clone + Serialize + DeserializeOwned + Send + Sync + 'static
+{
+    type Event: DomainEvent;
+
+    /// Bump when the state's shape changes: older snapshots are then ignored.
+    const STATE_VERSION: i32 = 1;
+
+    fn evolve(&mut self, event: &Self::Event);
+
+    fn from_events<'a>(events: impl IntoIterator<Item = &'a Self::Event>) -> Self {
+        let mut state = Self::default();
+        for event in events {
+            state.evolve(event);
+        }
+        state
+    }
+}

@@ -1,0 +1,159 @@
+//! The HTTP face: a `commands` router (state changes; idempotency keys; `X-Log-Position`), a
+//! `queries` router (read models only; `X-Min-Position`), `audit`, and `ops`. Every failure is
+//! `application/problem+json`, axum's own rejections included.
+
+pub mod auth;
+pub mod commands;
+pub mod consistency;
+pub mod error;
+pub mod extract;
+mod idempotency;
+mod observe;
+pub mod ops;
+pub mod queries;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::response::IntoResponse;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::config::CorsOrigins;
+use crate::state::AppState;
+use error::ApiError;
+
+/// JSON bodies; image uploads raise their own limit.
+pub const JSON_LIMIT: usize = 1024 * 1024;
+pub const REQUEST_ID: &str = "x-request-id";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "tillroll", description = "An event-sourced commerce backend: every change is an event."),
+    components(schemas(error::Problem, error::FieldProblem)),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The whole API and its OpenAPI document.
+pub fn api(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let commands = commands::router().layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        idempotency::idempotency,
+    ));
+    let queries = queries::router().layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        consistency::wait_for_position,
+    ));
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(commands)
+        .merge(queries)
+        .merge(ops::router())
+        .split_for_parts()
+}
+
+pub fn router(state: AppState) -> Router {
+    let (api, openapi) = api(&state);
+    let openapi = Arc::new(openapi);
+    let commands_and_queries = api
+        .merge(ops::unlisted())
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || {
+                let openapi = openapi.clone();
+                async move { axum::Json(openapi.as_ref().clone()) }
+            }),
+        )
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed on this route",
+            )
+        });
+
+    let request_id = HeaderName::from_static(REQUEST_ID);
+    commands_and_queries
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            observe::observe,
+        ))
+        .layer(DefaultBodyLimit::max(JSON_LIMIT))
+        .layer(cors(&state.config.cors))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+fn cors(origins: &CorsOrigins) -> CorsLayer {
+    let allow = match origins {
+        CorsOrigins::None => return CorsLayer::new(),
+        CorsOrigins::Any => AllowOrigin::any(),
+        CorsOrigins::List(list) => AllowOrigin::list(
+            list.iter()
+                .filter_map(|o| HeaderValue::from_str(o).ok())
+                .collect::<Vec<_>>(),
+        ),
+    };
+    CorsLayer::new()
+        .allow_origin(allow)
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_NONE_MATCH,
+            HeaderName::from_static(idempotency::HEADER),
+            HeaderName::from_static(consistency::MIN_POSITION),
+            HeaderName::from_static("last-event-id"),
+        ])
+        .expose_headers([
+            HeaderName::from_static(consistency::LOG_POSITION),
+            header::RETRY_AFTER,
+            header::ETAG,
+        ])
+        .max_age(Duration::from_secs(600))
+}
+
+/// Every command response carries the position of its last event.
+pub fn with_position(
+    response: impl IntoResponse,
+    position: Option<tillroll_events::LogPosition>,
+) -> axum::response::Response {
+    let mut response = response.into_response();
+    if let Some(position) = position {
+        response.headers_mut().insert(
+            HeaderName::from_static(consistency::LOG_POSITION),
+            HeaderValue::from(position.position),
+        );
+    }
+    response
+}

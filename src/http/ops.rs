@@ -1,0 +1,178 @@
+//! Operations: `/`, `/health`, `/ready`, `/metrics`, `/openapi.json`, `/docs` (Swagger UI,
+//! its assets embedded in the binary; version and licence in `docs/`).
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use serde::Serialize;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::error::ApiError;
+use super::extract::Json;
+use crate::state::AppState;
+
+const READY_LAG: Duration = Duration::from_secs(5);
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_root))
+        .routes(routes!(get_health))
+        .routes(routes!(get_ready))
+}
+
+/// Routes that are served but are not API operations (kept out of the OpenAPI document).
+pub fn unlisted() -> axum::Router<AppState> {
+    axum::Router::new()
+        .route("/metrics", axum::routing::get(get_metrics))
+        .route("/docs", axum::routing::get(get_docs))
+        .route("/docs/", axum::routing::get(get_docs))
+        .route(
+            "/docs/swagger-ui-bundle.js",
+            axum::routing::get(get_docs_js),
+        )
+        .route("/docs/swagger-ui.css", axum::routing::get(get_docs_css))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct About {
+    name: &'static str,
+    version: &'static str,
+}
+
+/// Name and version of the service.
+#[utoipa::path(get, path = "/", tag = "ops", responses((status = 200, body = About)))]
+async fn get_root() -> Json<About> {
+    Json(About {
+        name: "tillroll",
+        version: env!("CARGO_PKG_VERSION"),
+    })
+}
+
+/// 200 while the process runs.
+#[utoipa::path(get, path = "/health", tag = "ops", responses((status = 200)))]
+async fn get_health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Readiness {
+    ready: bool,
+    database: bool,
+    /// Per projector: events of the log it has not applied yet.
+    projections: std::collections::BTreeMap<String, i64>,
+}
+
+/// 200 when the database answers and every projection is within 5 s of the log.
+#[utoipa::path(get, path = "/ready", tag = "ops",
+    responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
+async fn get_ready(State(state): State<AppState>) -> Response {
+    let lag = projection_lag(&state).await;
+    let database = lag.is_ok();
+    let projections = lag.unwrap_or_default();
+    let caught_up = match state.store.head().await {
+        Ok(head) => {
+            let names: Vec<&str> = state.projector_names.iter().copied().collect();
+            tillroll_projections::wait_for(&state.pool, &state.progress, &names, head, READY_LAG)
+                .await
+                .unwrap_or(false)
+        }
+        Err(_) => false,
+    };
+    let ready = database && caught_up;
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(Readiness {
+            ready,
+            database,
+            projections,
+        }),
+    )
+        .into_response()
+}
+
+/// Events not yet applied per projector (also exported as a metric).
+pub async fn projection_lag(
+    state: &AppState,
+) -> Result<std::collections::BTreeMap<String, i64>, ApiError> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT c.name, (SELECT count(*) FROM events e \
+                         WHERE (e.transaction_id, e.global_position) \
+                               > (c.transaction_id, c.position)) \
+         FROM checkpoints c WHERE c.name = ANY($1) ORDER BY c.name",
+    )
+    .bind(state.projector_names.as_slice())
+    .fetch_all(&state.pool)
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
+async fn get_metrics(State(state): State<AppState>) -> Response {
+    if let Ok(lag) = projection_lag(&state).await {
+        for (name, behind) in lag {
+            state
+                .metrics
+                .projection_lag
+                .get_or_create(&crate::metrics::NameLabel { name })
+                .set(behind);
+        }
+    }
+    let oldest: Result<(Option<f64>,), _> = sqlx::query_as(
+        "SELECT extract(epoch FROM now() - min(xact_start))::float8 FROM pg_stat_activity \
+         WHERE state <> 'idle' AND xact_start IS NOT NULL AND pid <> pg_backend_pid()",
+    )
+    .fetch_one(&state.pool)
+    .await;
+    if let Ok((Some(age),)) = oldest {
+        state.metrics.oldest_transaction_seconds.set(age as i64);
+    }
+    if let Ok(head) = state.store.head().await {
+        state.metrics.log_head.set(head.position);
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        state.metrics.encode(),
+    )
+        .into_response()
+}
+
+async fn get_docs() -> Html<&'static str> {
+    Html(include_str!("docs/index.html"))
+}
+
+fn asset(content_type: &'static str, body: &'static [u8]) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=86400"),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn get_docs_js() -> Response {
+    asset(
+        "text/javascript; charset=utf-8",
+        include_bytes!("docs/swagger-ui-bundle.js"),
+    )
+}
+
+async fn get_docs_css() -> Response {
+    asset(
+        "text/css; charset=utf-8",
+        include_bytes!("docs/swagger-ui.css"),
+    )
+}

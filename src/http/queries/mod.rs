@@ -1,0 +1,9 @@
+//! The queries router: reads of the read models only. `X-Min-Position` waits for them.
+
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+}

@@ -1,0 +1,19 @@
+//! tillroll: an event-sourced commerce backend. Every change is an event in one Postgres log;
+//! projectors turn the log into the read models that queries serve.
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod db;
+
+pub mod domain;
+pub mod http;
+pub mod metrics;
+pub mod payments;
+pub mod state;
+pub mod store;
+
+pub use app::Application;
+pub use config::Config;

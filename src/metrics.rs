@@ -1,0 +1,98 @@
+//! Prometheus metrics: request latency, append latency, projection lag, payment outcomes and
+//! the age of the oldest open transaction (which holds every log reader back).
+
+use std::sync::Mutex;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub method: String,
+    pub route: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NameLabel {
+    pub name: String,
+}
+
+pub struct Metrics {
+    registry: Mutex<Registry>,
+    pub requests: Family<RouteLabels, Histogram>,
+    pub projection_lag: Family<NameLabel, Gauge>,
+    pub payments: Family<NameLabel, Counter>,
+    pub oldest_transaction_seconds: Gauge,
+    pub log_head: Gauge,
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("tillroll");
+        let requests = Family::<RouteLabels, Histogram>::new_with_constructor(latency_histogram);
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency by route and status",
+            requests.clone(),
+        );
+        let projection_lag = Family::<NameLabel, Gauge>::default();
+        registry.register(
+            "projection_lag_events",
+            "Events in the log not yet applied by each projector",
+            projection_lag.clone(),
+        );
+        let payments = Family::<NameLabel, Counter>::default();
+        registry.register(
+            "payment_outcomes",
+            "Payment attempts by outcome",
+            payments.clone(),
+        );
+        let oldest_transaction_seconds = Gauge::default();
+        registry.register(
+            "oldest_transaction_age_seconds",
+            "Age of the oldest open transaction in the database (holds log readers back)",
+            oldest_transaction_seconds.clone(),
+        );
+        let log_head = Gauge::default();
+        registry.register(
+            "log_head_position",
+            "Position of the last readable event",
+            log_head.clone(),
+        );
+        Self {
+            registry: Mutex::new(registry),
+            requests,
+            projection_lag,
+            payments,
+            oldest_transaction_seconds,
+            log_head,
+        }
+    }
+}
+
+impl Metrics {
+    pub fn payment(&self, outcome: &str) {
+        self.payments
+            .get_or_create(&NameLabel {
+                name: outcome.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        let registry = self.registry.lock().expect("metrics registry");
+        prometheus_client::encoding::text::encode(&mut out, &registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+}

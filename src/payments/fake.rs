@@ -1,0 +1,175 @@
+//! `FakeDaraja`: a local Daraja for tests. It speaks the real protocol, checks every field a client
+//! sends (answering violations the way Daraja does), records what it got, and answers as the test
+//! chooses: callback at once, callback on demand, busy, or down.
+
+mod checks;
+mod server;
+mod state;
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use serde_json::Value;
+use tokio::task::JoinHandle;
+
+use super::{DarajaConfig, Secret, TransactionType};
+use state::Shared;
+
+/// The credentials and shortcode the fake expects; `Default` is Daraja's sandbox paybill.
+#[derive(Debug, Clone)]
+pub struct FakeConfig {
+    pub consumer_key: String,
+    pub consumer_secret: String,
+    pub shortcode: u64,
+    pub passkey: String,
+}
+
+impl Default for FakeConfig {
+    fn default() -> Self {
+        Self {
+            consumer_key: "fake-consumer-key".to_owned(),
+            consumer_secret: "fake-consumer-secret".to_owned(),
+            shortcode: 174379,
+            passkey: "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919".to_owned(),
+        }
+    }
+}
+
+/// How the fake answers accepted pushes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FakeMode {
+    /// Accept, and POST a callback with this outcome at once.
+    Callback(FakeOutcome),
+    /// Accept, and wait for the test to call `send_callback` (queries answer "still processing").
+    NoCallback,
+    /// Answer pushes and queries 500 with errorCode `500.001.1001`.
+    Busy,
+    /// Answer every endpoint 503 with no body.
+    Down,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FakeOutcome {
+    Success,
+    Failure {
+        result_code: String,
+        description: String,
+    },
+}
+
+impl FakeOutcome {
+    pub fn failure(result_code: &str, description: &str) -> Self {
+        Self::Failure {
+            result_code: result_code.to_owned(),
+            description: description.to_owned(),
+        }
+    }
+}
+
+/// How a request with an unknown (e.g. revoked) access token is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BadTokenReply {
+    /// HTTP 404 with errorCode `404.001.03`, as Daraja does.
+    #[default]
+    InvalidAccessToken,
+    /// HTTP 401 with no body, as a gateway in front of it may.
+    Unauthorized,
+}
+
+pub struct FakeDaraja {
+    base_url: String,
+    shared: Arc<Shared>,
+    server: JoinHandle<()>,
+}
+
+impl FakeDaraja {
+    /// Starts the fake on `127.0.0.1` with a free port; it stops when dropped.
+    pub async fn start(config: FakeConfig) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let base_url = format!("http://{}", listener.local_addr()?);
+        let shared = Arc::new(Shared::new(config).map_err(std::io::Error::other)?);
+        let app = server::router(shared.clone());
+        let server = tokio::spawn(async move {
+            if let Err(err) = axum::serve(listener, app).await {
+                tracing::error!(%err, "fake Daraja stopped");
+            }
+        });
+        Ok(Self {
+            base_url,
+            shared,
+            server,
+        })
+    }
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// A paybill client configuration that this fake accepts.
+    pub fn client_config(&self) -> DarajaConfig {
+        let config = &self.shared.config;
+        DarajaConfig {
+            base_url: self.base_url.clone(),
+            consumer_key: config.consumer_key.clone(),
+            consumer_secret: Secret::new(config.consumer_secret.clone()),
+            shortcode: config.shortcode,
+            passkey: Secret::new(config.passkey.clone()),
+            transaction_type: TransactionType::CustomerPayBillOnline,
+            party_b: config.shortcode,
+        }
+    }
+
+    pub fn set_mode(&self, mode: FakeMode) {
+        self.shared.state().mode = Some(mode);
+    }
+
+    /// The `expires_in` string of tokens issued from now on (default `"3599"`).
+    pub fn set_token_lifetime(&self, seconds: &str) {
+        self.shared.state().token_lifetime = Some(seconds.to_owned());
+    }
+
+    /// Forgets every issued token; requests still carrying one are answered with `reply`.
+    pub fn revoke_tokens(&self, reply: BadTokenReply) {
+        let mut state = self.shared.state();
+        state.tokens.clear();
+        state.bad_token_reply = reply;
+    }
+
+    /// Bodies of the accepted STK pushes, in arrival order.
+    pub fn requests(&self) -> Vec<Value> {
+        self.shared.state().requests.clone()
+    }
+
+    /// Bodies of the accepted STK push queries, in arrival order.
+    pub fn queries(&self) -> Vec<Value> {
+        self.shared.state().queries.clone()
+    }
+
+    /// Every protocol violation seen, as `Field: what was wrong`.
+    pub fn violations(&self) -> Vec<String> {
+        self.shared.state().violations.clone()
+    }
+
+    pub fn token_requests(&self) -> usize {
+        self.shared.state().token_requests
+    }
+
+    /// Every request that reached the STK push endpoint, accepted or not.
+    pub fn push_calls(&self) -> usize {
+        self.shared.state().push_calls
+    }
+
+    /// Settles a push with `outcome` and POSTs its callback; returns our server's HTTP status.
+    pub async fn send_callback(
+        &self,
+        checkout_request_id: &str,
+        outcome: FakeOutcome,
+    ) -> Result<StatusCode, String> {
+        self.shared.settle(checkout_request_id, outcome).await
+    }
+}
+
+impl Drop for FakeDaraja {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}

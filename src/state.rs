@@ -1,0 +1,52 @@
+//! The state every handler shares: cheap to clone.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tillroll_projections::Progress;
+
+use crate::auth::jwt::JwtKeys;
+use crate::auth::rate_limit::RateLimiter;
+use crate::commands::Commands;
+use crate::config::Config;
+use crate::http::error::ApiError;
+use crate::metrics::Metrics;
+use crate::payments::MpesaGateway;
+use crate::store::EventStore;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub pool: PgPool,
+    pub store: EventStore,
+    pub commands: Commands,
+    pub jwt: Arc<JwtKeys>,
+    pub progress: Progress,
+    pub projector_names: Arc<Vec<&'static str>>,
+    pub gateway: Arc<dyn MpesaGateway>,
+    pub callback_token: Arc<String>,
+    pub login_limiter: Arc<RateLimiter>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    /// `Ok(false)` when the read models did not reach `position` within `timeout`.
+    pub async fn wait_for_position(
+        &self,
+        position: i64,
+        timeout: Duration,
+    ) -> Result<bool, ApiError> {
+        let Some(target) = self.store.locate(position).await? else {
+            return Err(ApiError::field(
+                "X-Min-Position",
+                "no event has this position",
+            ));
+        };
+        let names: Vec<&str> = self.projector_names.iter().copied().collect();
+        Ok(
+            tillroll_projections::wait_for(&self.pool, &self.progress, &names, target, timeout)
+                .await?,
+        )
+    }
+}

@@ -1,0 +1,293 @@
+//! Appending events to one or many streams in one transaction, with expected versions.
+
+use chrono::Utc;
+use serde_json::Value;
+use sqlx::{PgConnection, Postgres, Transaction};
+use tillroll_events::{EncodedEvent, LogPosition, Metadata, StreamId};
+use uuid::Uuid;
+
+use super::hash::{self, GENESIS, HashInput};
+use super::{EventStore, NOTIFY_CHANNEL, StoreError};
+
+/// What the writer believes about a stream before appending to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpectedVersion {
+    /// The stream must not exist yet.
+    NoStream,
+    /// The stream's last version must be exactly this (0 means "no stream").
+    Exact(i64),
+    /// Append whatever the stream's version; still safe against concurrent appends.
+    Any,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub event_id: Uuid,
+    pub event: EncodedEvent,
+    pub metadata: Metadata,
+}
+
+impl NewEvent {
+    pub fn new(event: EncodedEvent, metadata: Metadata) -> Self {
+        Self {
+            event_id: Uuid::now_v7(),
+            event,
+            metadata,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct StreamAppend {
+    pub stream_id: StreamId,
+    pub expected: ExpectedVersion,
+    pub events: Vec<NewEvent>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AppendResult {
+    /// The new version of every stream appended to, in the order given.
+    pub versions: Vec<(StreamId, i64)>,
+    /// The position of the last event appended (what `X-Log-Position` carries).
+    pub last: LogPosition,
+    /// The ids of the appended events, in append order (for causation links).
+    pub event_ids: Vec<Uuid>,
+}
+
+impl AppendResult {
+    pub fn version_of(&self, stream: &StreamId) -> Option<i64> {
+        self.versions
+            .iter()
+            .find(|(s, _)| s == stream)
+            .map(|(_, v)| *v)
+    }
+}
+
+impl EventStore {
+    /// Appends to every stream in `appends` atomically: all events or none.
+    pub async fn append(&self, appends: &[StreamAppend]) -> Result<AppendResult, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let result = append_in(&mut tx, appends).await?;
+        tx.commit().await?;
+        self.wake_handle().notify_waiters();
+        Ok(result)
+    }
+
+    /// For commands that must write something beside the events in the same transaction
+    /// (an email reservation, an idempotency record): the caller commits, then calls
+    /// [`EventStore::committed`].
+    pub async fn append_in_tx(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        appends: &[StreamAppend],
+    ) -> Result<AppendResult, StoreError> {
+        append_in(tx, appends).await
+    }
+
+    /// Wakes local subscribers after a transaction with appends has committed.
+    pub fn committed(&self) {
+        self.wake_handle().notify_waiters();
+    }
+}
+
+struct Head {
+    version: i64,
+    hash: Vec<u8>,
+}
+
+async fn append_in(
+    conn: &mut PgConnection,
+    appends: &[StreamAppend],
+) -> Result<AppendResult, StoreError> {
+    let streams: Vec<String> = appends
+        .iter()
+        .map(|a| a.stream_id.as_str().to_owned())
+        .collect();
+    let heads = read_heads(conn, &streams).await?;
+
+    let recorded_at = hash::truncate_to_micros(Utc::now());
+    let mut rows = Rows::default();
+    let mut versions = Vec::with_capacity(appends.len());
+    for (append, head) in appends.iter().zip(heads) {
+        check_expected(append, head.as_ref())?;
+        let (mut version, mut previous) = match head {
+            Some(h) => (h.version, h.hash),
+            None => (0, GENESIS.to_vec()),
+        };
+        for new in &append.events {
+            version += 1;
+            let metadata = serde_json::to_value(&new.metadata).expect("metadata serialises");
+            let hash = hash::event_hash(
+                &previous,
+                &HashInput {
+                    stream_id: append.stream_id.as_str(),
+                    version,
+                    event_type: &new.event.event_type,
+                    schema_version: new.event.schema_version,
+                    data: &new.event.data,
+                    metadata: &metadata,
+                    recorded_at,
+                },
+            );
+            rows.push(
+                append.stream_id.as_str(),
+                version,
+                new,
+                metadata,
+                hash.clone(),
+            );
+            previous = hash;
+        }
+        versions.push((append.stream_id.clone(), version));
+    }
+    if rows.event_ids.is_empty() {
+        return Ok(AppendResult {
+            versions,
+            ..AppendResult::default()
+        });
+    }
+
+    let inserted = insert_rows(conn, &rows, recorded_at)
+        .await
+        .map_err(|e| conflict_from_unique_violation(e, appends))?;
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(NOTIFY_CHANNEL)
+        .execute(&mut *conn)
+        .await?;
+    Ok(AppendResult {
+        versions,
+        last: inserted,
+        event_ids: rows.event_ids,
+    })
+}
+
+async fn read_heads(
+    conn: &mut PgConnection,
+    streams: &[String],
+) -> Result<Vec<Option<Head>>, StoreError> {
+    let found: Vec<(String, Option<i64>, Option<Vec<u8>>)> = sqlx::query_as(
+        "SELECT s.stream_id, e.stream_version, e.hash \
+         FROM unnest($1::text[]) WITH ORDINALITY AS s(stream_id, ord) \
+         LEFT JOIN LATERAL ( \
+             SELECT stream_version, hash FROM events \
+             WHERE events.stream_id = s.stream_id \
+             ORDER BY stream_version DESC LIMIT 1 \
+         ) e ON true \
+         ORDER BY s.ord",
+    )
+    .bind(streams)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(found
+        .into_iter()
+        .map(|(_, version, hash)| match (version, hash) {
+            (Some(version), Some(hash)) => Some(Head { version, hash }),
+            _ => None,
+        })
+        .collect())
+}
+
+fn check_expected(append: &StreamAppend, head: Option<&Head>) -> Result<(), StoreError> {
+    let actual = head.map(|h| h.version);
+    let ok = match append.expected {
+        ExpectedVersion::Any => true,
+        ExpectedVersion::NoStream | ExpectedVersion::Exact(0) => actual.is_none(),
+        ExpectedVersion::Exact(n) => actual == Some(n),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::Conflict {
+            stream_id: append.stream_id.to_string(),
+            expected: append.expected,
+            actual,
+        })
+    }
+}
+
+/// A concurrent writer inserted the same (stream, version) between our read of the head and
+/// our insert: that is the optimistic-concurrency conflict, never something to ignore.
+fn conflict_from_unique_violation(error: sqlx::Error, appends: &[StreamAppend]) -> StoreError {
+    let Some(db) = error.as_database_error() else {
+        return StoreError::Database(error);
+    };
+    if db.constraint() != Some("events_stream_version_key") {
+        return StoreError::Database(error);
+    }
+    let detail = db
+        .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+        .and_then(|pg| pg.detail())
+        .unwrap_or_default();
+    let append = appends
+        .iter()
+        .find(|a| detail.contains(a.stream_id.as_str()))
+        .unwrap_or(&appends[0]);
+    StoreError::Conflict {
+        stream_id: append.stream_id.to_string(),
+        expected: append.expected,
+        actual: None,
+    }
+}
+
+#[derive(Default)]
+struct Rows {
+    stream_ids: Vec<String>,
+    versions: Vec<i64>,
+    event_ids: Vec<Uuid>,
+    types: Vec<String>,
+    schema_versions: Vec<i32>,
+    data: Vec<Value>,
+    metadata: Vec<Value>,
+    hashes: Vec<Vec<u8>>,
+}
+
+impl Rows {
+    fn push(&mut self, stream: &str, version: i64, new: &NewEvent, metadata: Value, hash: Vec<u8>) {
+        self.stream_ids.push(stream.to_owned());
+        self.versions.push(version);
+        self.event_ids.push(new.event_id);
+        self.types.push(new.event.event_type.clone());
+        self.schema_versions.push(new.event.schema_version);
+        self.data.push(new.event.data.clone());
+        self.metadata.push(metadata);
+        self.hashes.push(hash);
+    }
+}
+
+/// One multi-row insert for every event of every stream; returns the last event's position.
+async fn insert_rows(
+    conn: &mut PgConnection,
+    rows: &Rows,
+    recorded_at: chrono::DateTime<Utc>,
+) -> Result<LogPosition, sqlx::Error> {
+    let (transaction_id, position): (i64, i64) = sqlx::query_as(
+        "WITH inserted AS ( \
+             INSERT INTO events (stream_id, stream_version, event_id, event_type, schema_version, \
+                                 data, metadata, recorded_at, hash) \
+             SELECT stream_id, stream_version, event_id, event_type, schema_version, data, \
+                    metadata, $8, hash \
+             FROM unnest($1::text[], $2::bigint[], $3::uuid[], $4::text[], $5::int[], \
+                         $6::jsonb[], $7::jsonb[], $9::bytea[]) \
+                  WITH ORDINALITY AS r(stream_id, stream_version, event_id, event_type, \
+                                       schema_version, data, metadata, hash, ord) \
+             ORDER BY ord \
+             RETURNING transaction_id, global_position \
+         ) \
+         SELECT max(transaction_id), max(global_position) FROM inserted",
+    )
+    .bind(&rows.stream_ids)
+    .bind(&rows.versions)
+    .bind(&rows.event_ids)
+    .bind(&rows.types)
+    .bind(&rows.schema_versions)
+    .bind(&rows.data)
+    .bind(&rows.metadata)
+    .bind(recorded_at)
+    .bind(&rows.hashes)
+    .fetch_one(conn)
+    .await?;
+    Ok(LogPosition {
+        transaction_id,
+        position,
+    })
+}

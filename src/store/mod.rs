@@ -1,0 +1,95 @@
+//! The event store on Postgres: append with expected versions (one or many streams in one
+//! transaction), read a stream, read the whole log in a gap-safe commit order, subscribe,
+//! snapshots, idempotency records and the per-stream hash chain.
+
+mod append;
+pub mod export;
+mod feed;
+pub mod hash;
+pub mod idempotency;
+mod read;
+pub mod snapshot;
+mod subscribe;
+pub mod verify;
+
+use std::sync::Arc;
+
+use sqlx::PgPool;
+use tokio::sync::Notify;
+
+pub use append::{AppendResult, ExpectedVersion, NewEvent, StreamAppend};
+pub use read::LogHead;
+pub use subscribe::Subscription;
+
+/// The channel appends NOTIFY on commit. A hint only: readers always re-read from their
+/// own position and poll slowly as a fallback.
+pub const NOTIFY_CHANNEL: &str = "tillroll_events";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another writer got there first: the stream is not at the expected version.
+    #[error("stream {stream_id} is at version {actual:?}, expected {expected:?}")]
+    Conflict {
+        stream_id: String,
+        expected: ExpectedVersion,
+        actual: Option<i64>,
+    },
+    #[error("event data could not be decoded: {0}")]
+    Decode(#[from] tillroll_events::DecodeError),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+impl StoreError {
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Self::Conflict { .. })
+    }
+}
+
+/// A cheap-to-clone handle on the log.
+#[derive(Clone)]
+pub struct EventStore {
+    pool: PgPool,
+    /// Woken after every local commit and by the LISTEN task for other processes' commits.
+    wake: Arc<Notify>,
+}
+
+impl EventStore {
+    pub fn new(pool: PgPool) -> Self {
+        Self {
+            pool,
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// A handle that is notified when new events may be readable.
+    pub fn wake_handle(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    /// Listens for other processes' commits and turns them into wake-ups. Reconnects on
+    /// failure; a lost notification only costs the subscribers one slow poll.
+    pub fn spawn_listener(&self) -> tokio::task::JoinHandle<()> {
+        let pool = self.pool.clone();
+        let wake = self.wake.clone();
+        tokio::spawn(async move {
+            loop {
+                match sqlx::postgres::PgListener::connect_with(&pool).await {
+                    Ok(mut listener) => {
+                        if listener.listen(NOTIFY_CHANNEL).await.is_ok() {
+                            while listener.recv().await.is_ok() {
+                                wake.notify_waiters();
+                            }
+                        }
+                    }
+                    Err(error) => tracing::warn!(%error, "event listener cannot connect"),
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        })
+    }
+}

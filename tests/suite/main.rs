@@ -1,0 +1,7 @@
+//! tillroll's integration suite: store, projections and HTTP tests against real Postgres, each
+//! test on a fresh database of its own. One binary, so it links once.
+
+mod support;
+
+mod projections;
+mod store;
