@@ -123,6 +123,12 @@ impl Application {
                     addr: config.listen,
                     source,
                 })?;
+        let public_url = config.public_url.clone().unwrap_or_else(|| {
+            let addr = listener
+                .local_addr()
+                .expect("a bound listener has an address");
+            format!("http://{addr}")
+        });
         let store = EventStore::new(pool.clone());
         let projectors = tillroll_projections::all();
         let state = AppState {
@@ -137,6 +143,7 @@ impl Application {
             login_limiter: Arc::new(RateLimiter::new(LOGIN_FAILURES, LOGIN_WINDOW)),
             metrics: Arc::new(Metrics::default()),
             config: Arc::new(config),
+            public_url: Arc::new(public_url),
         };
         Ok(Self { listener, state })
     }

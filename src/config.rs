@@ -26,7 +26,8 @@ pub struct Config {
     /// `None`: the embedded default (local server, database `tillroll`, created if missing).
     pub database_url: Option<String>,
     pub listen: SocketAddr,
-    pub public_url: String,
+    /// `None`: `http://<the address actually bound>`.
+    pub public_url: Option<String>,
     pub jwt_secret: Option<Secret>,
     pub admin: Option<(String, Secret)>,
     pub reservation_ttl: Duration,
@@ -73,10 +74,7 @@ impl Config {
             .unwrap_or_else(|| "127.0.0.1:8080".into())
             .parse()
             .map_err(|_| err("TILLROLL_LISTEN", "expected host:port, e.g. 127.0.0.1:8080"))?;
-        let public_url = get("TILLROLL_PUBLIC_URL")
-            .unwrap_or_else(|| format!("http://{listen}"))
-            .trim_end_matches('/')
-            .to_owned();
+        let public_url = get("TILLROLL_PUBLIC_URL").map(|u| u.trim_end_matches('/').to_owned());
         let duration = |variable: &'static str, default: &str| {
             parse_duration(&get(variable).unwrap_or_else(|| default.into()))
                 .filter(|d| !d.is_zero())
@@ -188,7 +186,7 @@ mod tests {
     fn defaults_need_no_environment() {
         let config = Config::from_lookup(|_| None).unwrap();
         assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
-        assert_eq!(config.public_url, "http://127.0.0.1:8080");
+        assert_eq!(config.public_url, None);
         assert_eq!(config.reservation_ttl, Duration::from_secs(900));
         assert!(config.mpesa.is_none());
         assert_eq!(config.cors, CorsOrigins::None);

@@ -10,6 +10,7 @@ pub mod db;
 
 pub mod domain;
 pub mod http;
+pub mod images;
 pub mod metrics;
 pub mod payments;
 pub mod state;

@@ -18,6 +18,9 @@ use crate::store::EventStore;
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<Config>,
+    /// Base of the URLs we hand out (the Daraja CallBackURL): `TILLROLL_PUBLIC_URL` or the
+    /// address the server is bound to.
+    pub public_url: Arc<String>,
     pub pool: PgPool,
     pub store: EventStore,
     pub commands: Commands,

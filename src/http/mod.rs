@@ -3,6 +3,7 @@
 //! `application/problem+json`, axum's own rejections included.
 
 pub mod auth;
+pub mod command;
 pub mod commands;
 pub mod consistency;
 pub mod error;

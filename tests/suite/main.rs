@@ -3,5 +3,6 @@
 
 mod support;
 
+mod http_basics;
 mod projections;
 mod store;

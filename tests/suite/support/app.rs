@@ -1,0 +1,195 @@
+//! The real server on port 0 against a fresh database, and a client for it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use tillroll::payments::{MpesaGateway, Simulator};
+use tillroll::state::AppState;
+use tillroll::{Application, Config};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use super::TestDb;
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub state: AppState,
+    db: Option<TestDb>,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<()>>,
+}
+
+/// A response with its body read: status, headers and JSON (or `Value::Null`).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The `X-Log-Position` of a command's answer.
+    pub fn position(&self) -> Option<i64> {
+        self.header("x-log-position").and_then(|p| p.parse().ok())
+    }
+
+    /// Asserts a problem+json answer with this status; returns its body.
+    #[track_caller]
+    pub fn problem(&self, status: u16) -> &Value {
+        assert_eq!(self.status.as_u16(), status, "{}", self.text);
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "{}",
+            self.text
+        );
+        assert_eq!(self.body["status"], status, "{}", self.text);
+        &self.body
+    }
+
+    #[track_caller]
+    pub fn ok(&self, status: u16) -> &Value {
+        assert_eq!(self.status.as_u16(), status, "{}", self.text);
+        &self.body
+    }
+}
+
+pub fn test_config() -> Config {
+    let mut config = Config::from_lookup(|_| None).expect("defaults parse");
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config
+}
+
+impl TestApp {
+    /// The server with default configuration and the simulator answering payments fast.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(test_config(), None).await
+    }
+
+    pub async fn spawn_with(config: Config, gateway: Option<Arc<dyn MpesaGateway>>) -> Self {
+        let db = TestDb::with_pool_size(6).await;
+        let gateway = gateway.unwrap_or_else(|| {
+            Arc::new(Simulator::new(Duration::from_millis(20)).expect("simulator"))
+        });
+        let app = Application::build_with(config, db.pool.clone(), Some(gateway))
+            .await
+            .expect("the application builds");
+        let base = format!("http://{}", app.local_addr());
+        let state = app.state().clone();
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            app.run_until(async {
+                let _ = stop_rx.await;
+            })
+            .await
+            .expect("the server runs");
+        });
+        Self {
+            base,
+            client: reqwest::Client::new(),
+            state,
+            db: Some(db),
+            stop: Some(stop_tx),
+            server: Some(server),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn pool(&self) -> &sqlx::PgPool {
+        &self.db.as_ref().expect("running").pool
+    }
+
+    /// Sends a request; `token` as bearer, `body` as JSON.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        Self::read(request.send().await.expect("the server answers")).await
+    }
+
+    pub async fn read(response: reqwest::Response) -> Reply {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
+        self.call(Method::GET, path, token, None).await
+    }
+
+    /// A GET that waits until the read models have caught up with `position`.
+    pub async fn get_after(&self, path: &str, token: Option<&str>, position: i64) -> Reply {
+        let mut request = self
+            .client
+            .get(self.url(path))
+            .header("X-Min-Position", position.to_string());
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        Self::read(request.send().await.expect("the server answers")).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
+        self.call(Method::POST, path, token, Some(body)).await
+    }
+
+    /// Polls `check` until it returns `Some`, or panics after `timeout`.
+    pub async fn eventually<T, F, Fut>(&self, timeout: Duration, mut check: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Option<T>>,
+    {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(value) = check().await {
+                return value;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "condition not met within {timeout:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Stops the server gracefully and drops the database.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+        if let Some(db) = self.db.take() {
+            db.drop().await;
+        }
+    }
+}
