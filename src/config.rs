@@ -35,7 +35,8 @@ pub struct Config {
     pub mpesa: Option<DarajaConfig>,
     pub callback_token: Option<Secret>,
     pub cors: CorsOrigins,
-    pub data_dir: PathBuf,
+    /// Where a private Postgres cluster lives when no server answers (`TILLROLL_DATA_DIR`).
+    pub data_dir: Option<PathBuf>,
     /// How long a payment attempt may wait for its callback before the reconciler asks.
     pub reconcile_after: Duration,
     pub access_token_ttl: Duration,

@@ -40,7 +40,7 @@ pub async fn connect_options(config: &Config) -> Result<PgConnectOptions, DbErro
     let options = match ensure_database(local.clone()).await {
         Ok(()) => local,
         Err(error) if is_unreachable(&error) => {
-            let private = start_private_cluster(&config.data_dir)?;
+            let private = start_private_cluster(&data_dir(config))?;
             ensure_database(private.clone())
                 .await
                 .map_err(DbError::Connect)?;
@@ -93,6 +93,19 @@ async fn ensure_database(server: PgConnectOptions) -> Result<(), sqlx::Error> {
         tracing::info!("created database {DEFAULT_DATABASE}");
     }
     conn.close().await
+}
+
+/// `TILLROLL_DATA_DIR`, else `~/.local/share/tillroll`; as root `/var/lib/tillroll`, since the
+/// cluster runs as the `postgres` user, who cannot enter root's home.
+fn data_dir(config: &Config) -> PathBuf {
+    if let Some(dir) = &config.data_dir {
+        return dir.clone();
+    }
+    if is_root() {
+        return PathBuf::from("/var/lib/tillroll");
+    }
+    let home = std::env::var("HOME").unwrap_or_else(|_| ".".into());
+    PathBuf::from(home).join(".local/share/tillroll")
 }
 
 fn postgres_bin_dir() -> Option<PathBuf> {

@@ -5,4 +5,5 @@ mod support;
 
 mod http_basics;
 mod projections;
+mod quickstart;
 mod store;
