@@ -96,12 +96,7 @@ impl Config {
                     .collect(),
             ),
         };
-        let data_dir = get("TILLROLL_DATA_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| {
-                let home = get("HOME").unwrap_or_else(|| ".".into());
-                PathBuf::from(home).join(".local/share/tillroll")
-            });
+        let data_dir = get("TILLROLL_DATA_DIR").map(PathBuf::from);
         Ok(Self {
             database_url: get("DATABASE_URL"),
             listen,
