@@ -3,6 +3,7 @@
 //! from its aggregates (product + stock), so the writer reads its own write.
 
 use chrono::{DateTime, SubsecRound, Utc};
+use futures_util::future::BoxFuture;
 use serde::Serialize;
 use tillroll_events::{Currency, ProductEvent, StreamId};
 use uuid::Uuid;
@@ -79,9 +80,9 @@ impl ProductView {
 }
 
 /// An upload whose bytes were checked to be an image of `kind`.
-#[derive(Debug, Clone, Copy)]
-pub struct CheckedImage<'a> {
-    pub bytes: &'a [u8],
+#[derive(Debug, Clone)]
+pub struct CheckedImage {
+    pub bytes: bytes::Bytes,
     pub kind: ImageKind,
 }
 
@@ -110,6 +111,16 @@ impl From<ProductError> for CommandError {
 /// times and the read model's times the same values.
 fn now(ctx: &CommandContext) -> DateTime<Utc> {
     ctx.now.trunc_subsecs(6)
+}
+
+/// Wraps a decision as a closure returning a boxed `Send` future. An `async |uow| …` closure
+/// would be simpler, but rustc cannot yet prove its future `Send` for every lifetime of the
+/// borrowed unit of work (rust-lang/rust#110338), which axum handlers need.
+pub(super) fn decision<T, F>(decide: F) -> F
+where
+    F: for<'u, 'w> FnMut(&'u mut UnitOfWork<'w>) -> BoxFuture<'u, Result<T, CommandError>>,
+{
+    decide
 }
 
 fn streams(product_id: Uuid) -> [StreamId; 2] {
@@ -148,9 +159,10 @@ pub async fn list_product(
         product_id,
         on_hand: new.initial_stock,
     };
-    let [product_stream, stock_stream] = streams(product_id);
-    commands
-        .run(ctx, &streams(product_id), async |uow| {
+    let decide = decision(move |uow| {
+        let (cmd, level) = (cmd.clone(), level.clone());
+        Box::pin(async move {
+            let [product_stream, stock_stream] = streams(product_id);
             let (product, _) = uow.load::<Product>(&product_stream).await?;
             let (stock, _) = uow.load::<Stock>(&stock_stream).await?;
             let listed = product::list(&product, &cmd)?;
@@ -159,7 +171,8 @@ pub async fn list_product(
             uow.append::<Stock>(&stock_stream, opened);
             answer(uow, product_id).await
         })
-        .await
+    });
+    commands.run(ctx, &streams(product_id), decide).await
 }
 
 /// Details in one `ProductDetailsChanged`, a new price in its own `ProductPriceChanged`;
@@ -181,7 +194,7 @@ pub async fn update_product(
         currency: changes.currency,
         now: now(ctx),
     };
-    change_product(commands, ctx, product_id, |p| product::update(p, &cmd)).await
+    change_product(commands, ctx, product_id, cmd, product::update).await
 }
 
 /// The product leaves the listings; its history (and the orders that name it) stay.
@@ -195,7 +208,7 @@ pub async fn withdraw_product(
         actor,
         now: now(ctx),
     };
-    change_product(commands, ctx, product_id, |p| product::withdraw(p, &cmd)).await
+    change_product(commands, ctx, product_id, cmd, product::withdraw).await
 }
 
 /// Stores the bytes under their SHA-256 in the same transaction as the
@@ -205,17 +218,18 @@ pub async fn set_product_image(
     ctx: &CommandContext,
     actor: Actor,
     product_id: Uuid,
-    image: CheckedImage<'_>,
+    image: CheckedImage,
 ) -> Result<Outcome<ProductView>, CommandError> {
     let cmd = product::SetProductImage {
         actor,
-        image_id: image_id(image.bytes),
+        image_id: image_id(&image.bytes),
         content_type: image.kind.content_type().to_owned(),
         now: now(ctx),
     };
-    let [product_stream, _] = streams(product_id);
-    commands
-        .run(ctx, &streams(product_id), async |uow| {
+    let decide = decision(move |uow| {
+        let (cmd, bytes) = (cmd.clone(), image.bytes.clone());
+        Box::pin(async move {
+            let product_stream = StreamId::product(product_id);
             let (product, _) = uow.load::<Product>(&product_stream).await?;
             let events = product::set_image(&product, &cmd)?;
             if !events.is_empty() {
@@ -226,28 +240,33 @@ pub async fn set_product_image(
                     )
                     .bind(cmd.image_id.clone())
                     .bind(cmd.content_type.clone())
-                    .bind(image.bytes),
+                    .bind(bytes.as_ref()),
                 );
             }
             uow.append::<Product>(&product_stream, events);
             answer(uow, product_id).await
         })
-        .await
+    });
+    commands.run(ctx, &streams(product_id), decide).await
 }
 
-async fn change_product(
+/// Decides on the product alone; the answer still carries its stock.
+async fn change_product<C: Clone + Send + Sync + 'static>(
     commands: &Commands,
     ctx: &CommandContext,
     product_id: Uuid,
-    decide: impl Fn(&Product) -> Result<Vec<ProductEvent>, ProductError>,
+    cmd: C,
+    decide: fn(&Product, &C) -> Result<Vec<ProductEvent>, ProductError>,
 ) -> Result<Outcome<ProductView>, CommandError> {
-    let [product_stream, _] = streams(product_id);
-    commands
-        .run(ctx, &streams(product_id), async |uow| {
+    let unit = decision(move |uow| {
+        let cmd = cmd.clone();
+        Box::pin(async move {
+            let product_stream = StreamId::product(product_id);
             let (product, _) = uow.load::<Product>(&product_stream).await?;
-            let events = decide(&product)?;
+            let events = decide(&product, &cmd)?;
             uow.append::<Product>(&product_stream, events);
             answer(uow, product_id).await
         })
-        .await
+    });
+    commands.run(ctx, &streams(product_id), unit).await
 }

@@ -6,6 +6,7 @@ use serde::Serialize;
 use tillroll_events::{StockEvent, StreamId};
 use uuid::Uuid;
 
+use super::catalog::decision;
 use super::{CommandContext, CommandError, Commands, Outcome, Rejection};
 use crate::domain::product::{self, Product};
 use crate::domain::stock::{self, Adjust, SetLevel, Stock, StockError};
@@ -97,10 +98,7 @@ pub async fn set_stock_level(
         product_id,
         on_hand,
     };
-    change_stock(commands, ctx, actor, product_id, |stock| {
-        stock::set_level(stock, &cmd)
-    })
-    .await
+    change_stock(commands, ctx, actor, cmd, stock::set_level).await
 }
 
 /// `on_hand` moves by `delta` (a delivery, a breakage); it may not fall below what open
@@ -118,33 +116,51 @@ pub async fn adjust_stock(
         delta,
         reason,
     };
-    change_stock(commands, ctx, actor, product_id, |stock| {
-        stock::adjust(stock, &cmd)
-    })
-    .await
+    change_stock(commands, ctx, actor, cmd, stock::adjust).await
+}
+
+trait StockCommand: Clone + Send + Sync + 'static {
+    fn product_id(&self) -> Uuid;
+}
+
+impl StockCommand for SetLevel {
+    fn product_id(&self) -> Uuid {
+        self.product_id
+    }
+}
+
+impl StockCommand for Adjust {
+    fn product_id(&self) -> Uuid {
+        self.product_id
+    }
 }
 
 /// Checks on the product aggregate that `actor` may manage it (404 unknown or withdrawn, 403
 /// someone else's), then decides on the stock.
-async fn change_stock(
+async fn change_stock<C: StockCommand>(
     commands: &Commands,
     ctx: &CommandContext,
     actor: Actor,
-    product_id: Uuid,
-    decide: impl Fn(&Stock) -> Result<Vec<StockEvent>, StockError>,
+    cmd: C,
+    decide: fn(&Stock, &C) -> Result<Vec<StockEvent>, StockError>,
 ) -> Result<Outcome<StockView>, CommandError> {
-    let product_stream = StreamId::product(product_id);
-    let stock_stream = StreamId::stock(product_id);
-    let lock = [product_stream.clone(), stock_stream.clone()];
-    commands
-        .run(ctx, &lock, async |uow| {
+    let product_id = cmd.product_id();
+    let unit = decision(move |uow| {
+        let cmd = cmd.clone();
+        Box::pin(async move {
+            let [product_stream, stock_stream] = streams(product_id);
             let (product, _) = uow.load::<Product>(&product_stream).await?;
-            product::authorize(&product, &actor).map_err(Rejection::from)?;
+            product::authorize(&product, &actor)?;
             let (stock, _) = uow.load::<Stock>(&stock_stream).await?;
-            let events = decide(&stock)?;
+            let events = decide(&stock, &cmd)?;
             uow.append::<Stock>(&stock_stream, events);
             let (stock, _) = uow.load::<Stock>(&stock_stream).await?;
             Ok(StockView::new(product_id, StockLevels::from(&stock)))
         })
-        .await
+    });
+    commands.run(ctx, &streams(product_id), unit).await
+}
+
+fn streams(product_id: Uuid) -> [StreamId; 2] {
+    [StreamId::product(product_id), StreamId::stock(product_id)]
 }
