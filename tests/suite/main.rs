@@ -3,6 +3,8 @@
 
 mod support;
 
+mod catalog;
 mod http_basics;
 mod projections;
+mod stock;
 mod store;

@@ -84,9 +84,7 @@ impl Body {
             raw => raw,
         };
         match serde_json::from_value::<R>(raw) {
-            Ok(value) => parse(value)
-                .map_err(|e| self.error(name, e.message))
-                .ok(),
+            Ok(value) => parse(value).map_err(|e| self.error(name, e.message)).ok(),
             Err(e) => {
                 self.error(name, e.to_string());
                 None
@@ -115,7 +113,9 @@ impl Body {
     }
 }
 
-fn text<T>(parse: fn(&str) -> Result<T, FieldError>) -> impl FnOnce(String) -> Result<T, FieldError> {
+fn text<T>(
+    parse: fn(&str) -> Result<T, FieldError>,
+) -> impl FnOnce(String) -> Result<T, FieldError> {
     move |raw: String| parse(&raw)
 }
 
@@ -178,7 +178,9 @@ fn new_product(body: Value) -> Result<NewProduct, ApiError> {
     let payout_phone = body.optional("payout_phone", text(Msisdn::parse));
     body.finish()?;
     let (Some(name), Some(category), Some(price)) = (name, category, price) else {
-        return Err(ApiError::bad_request("name, category and price are required"));
+        return Err(ApiError::bad_request(
+            "name, category and price are required",
+        ));
     };
     Ok(NewProduct {
         name,
@@ -247,9 +249,14 @@ async fn update_product(
     Json(body): Json<Value>,
 ) -> Result<Response, ApiError> {
     let changes = product_changes(body)?;
-    let outcome =
-        catalog::update_product(&state.commands, &command.ctx, actor(&command.user), id, changes)
-            .await?;
+    let outcome = catalog::update_product(
+        &state.commands,
+        &command.ctx,
+        actor(&command.user),
+        id,
+        changes,
+    )
+    .await?;
     Ok(with_position(Json(outcome.value), outcome.position))
 }
 
@@ -289,9 +296,14 @@ async fn put_product_image(
         .map(|v| v.to_str().unwrap_or("(not text)"));
     let kind = check_image(&bytes, declared).map_err(image_error)?;
     let image = CheckedImage { bytes, kind };
-    let outcome =
-        catalog::set_product_image(&state.commands, &command.ctx, actor(&command.user), id, image)
-            .await?;
+    let outcome = catalog::set_product_image(
+        &state.commands,
+        &command.ctx,
+        actor(&command.user),
+        id,
+        image,
+    )
+    .await?;
     Ok(with_position(Json(outcome.value), outcome.position))
 }
 

@@ -110,7 +110,9 @@ async fn get_product(
 /// Every category ever used, with how many listed products it has (0 included).
 #[utoipa::path(get, path = "/categories", tag = "catalog",
     responses((status = 200, body = Vec<CategoryView>)))]
-async fn list_categories(State(state): State<AppState>) -> Result<Json<Vec<CategoryView>>, ApiError> {
+async fn list_categories(
+    State(state): State<AppState>,
+) -> Result<Json<Vec<CategoryView>>, ApiError> {
     let categories = sqlx::query_as(
         "SELECT c.slug, c.name, count(p.id) AS product_count \
          FROM categories c LEFT JOIN products p ON p.category = c.slug AND NOT p.withdrawn \

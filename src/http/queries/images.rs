@@ -40,7 +40,10 @@ async fn get_image(
             .fetch_optional(&state.pool)
             .await?;
         exists.ok_or_else(not_found)?;
-        return Ok(with_cache_headers(StatusCode::NOT_MODIFIED.into_response(), &tag));
+        return Ok(with_cache_headers(
+            StatusCode::NOT_MODIFIED.into_response(),
+            &tag,
+        ));
     }
     let (content_type, bytes) = crate::images::load(&state.pool, &id)
         .await?
@@ -61,7 +64,10 @@ fn with_cache_headers(mut response: Response, tag: &str) -> Response {
     if let Ok(value) = HeaderValue::from_str(tag) {
         headers.insert(header::ETAG, value);
     }
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(CACHE_CONTROL));
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(CACHE_CONTROL),
+    );
     response
 }
 

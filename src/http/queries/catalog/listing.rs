@@ -122,7 +122,12 @@ pub fn parse_limit(raw: Option<&str>) -> Result<i64, FieldProblem> {
             .parse::<i64>()
             .ok()
             .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| problem("limit", format!("must be a whole number from 1 to {MAX_LIMIT}"))),
+            .ok_or_else(|| {
+                problem(
+                    "limit",
+                    format!("must be a whole number from 1 to {MAX_LIMIT}"),
+                )
+            }),
     }
 }
 
@@ -160,11 +165,21 @@ impl TryFrom<ProductQuery> for Filters {
     fn try_from(query: ProductQuery) -> Result<Self, ApiError> {
         let mut errors = Vec::new();
         let mut filters = Filters {
-            q: query.q.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty()),
+            q: query
+                .q
+                .map(|q| q.trim().to_owned())
+                .filter(|q| !q.is_empty()),
             ..Filters::default()
         };
-        if filters.q.as_ref().is_some_and(|q| q.chars().count() > MAX_QUERY_CHARS) {
-            errors.push(problem("q", format!("must be at most {MAX_QUERY_CHARS} characters")));
+        if filters
+            .q
+            .as_ref()
+            .is_some_and(|q| q.chars().count() > MAX_QUERY_CHARS)
+        {
+            errors.push(problem(
+                "q",
+                format!("must be at most {MAX_QUERY_CHARS} characters"),
+            ));
         }
         if let Some(raw) = query.category {
             match CategorySlug::parse(&raw) {
@@ -223,7 +238,9 @@ impl TryFrom<ProductQuery> for Filters {
 fn key_fits(sort: Sort, key: &Key) -> bool {
     match (sort, key) {
         (Sort::Name, Key::Text(_)) => true,
-        (Sort::Newest, Key::Int(micros)) => DateTime::<Utc>::from_timestamp_micros(*micros).is_some(),
+        (Sort::Newest, Key::Int(micros)) => {
+            DateTime::<Utc>::from_timestamp_micros(*micros).is_some()
+        }
         (Sort::PriceAsc | Sort::PriceDesc, Key::Int(_)) => true,
         _ => false,
     }
@@ -316,7 +333,11 @@ mod tests {
         })
         .unwrap();
         assert_eq!(f.after, Some((Key::Text("Kettle".into()), id)));
-        for (sort, cursor) in [("newest", raw), ("name", "!!".into()), ("name", "e30".into())] {
+        for (sort, cursor) in [
+            ("newest", raw),
+            ("name", "!!".into()),
+            ("name", "e30".into()),
+        ] {
             let result = filters(ProductQuery {
                 sort: Some(sort.into()),
                 cursor: Some(cursor),
