@@ -44,6 +44,7 @@ pub struct ProductChanges {
 
 /// API.md's `product`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = Product)]
 pub struct ProductView {
     pub id: Uuid,
     pub name: String,

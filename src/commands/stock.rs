@@ -39,6 +39,7 @@ impl From<&Stock> for StockLevels {
 
 /// API.md's `stock`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = Stock)]
 pub struct StockView {
     pub product_id: Uuid,
     pub on_hand: i64,

@@ -1,14 +1,12 @@
 //! Catalog commands over HTTP: `POST /products`, `PATCH` and `DELETE /products/{id}`,
-//! `PUT /products/{id}/image`. Bodies are read field by field so every 400 names its field,
-//! unknown fields included.
+//! `PUT /products/{id}/image`. Bodies are read field by field ([`body::Body`]).
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::de::DeserializeOwned;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
@@ -20,10 +18,13 @@ use crate::domain::phone::Msisdn;
 use crate::domain::validate::{Actor, CategorySlug, Description, FieldError, ProductName};
 use crate::http::auth::User;
 use crate::http::command::Command;
-use crate::http::error::{ApiError, FieldProblem, Problem};
+use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{Json, Path};
 use crate::http::with_position;
 use crate::state::AppState;
+use body::Body;
+
+pub(super) mod body;
 
 pub fn router() -> OpenApiRouter<AppState> {
     let image = OpenApiRouter::new()
@@ -39,77 +40,6 @@ pub(super) fn actor(user: &User) -> Actor {
     Actor {
         id: user.id,
         role: user.role,
-    }
-}
-
-/// A JSON object read field by field; every problem is collected and names its field.
-pub(super) struct Body {
-    fields: Map<String, Value>,
-    errors: Vec<FieldProblem>,
-}
-
-impl Body {
-    /// Refuses anything but an object, and names every field not in `allowed`.
-    pub(super) fn object(value: Value, allowed: &[&str]) -> Result<Self, ApiError> {
-        let Value::Object(fields) = value else {
-            return Err(ApiError::bad_request("the body must be a JSON object"));
-        };
-        let errors = fields
-            .keys()
-            .filter(|k| !allowed.contains(&k.as_str()))
-            .map(|k| FieldProblem {
-                field: k.clone(),
-                message: "is not a known field".into(),
-            })
-            .collect();
-        Ok(Self { fields, errors })
-    }
-
-    pub(super) fn error(&mut self, field: &str, message: impl Into<String>) {
-        self.errors.push(FieldProblem {
-            field: field.to_owned(),
-            message: message.into(),
-        });
-    }
-
-    /// Absent or null is `None`; a value of the wrong JSON type, or one `parse` refuses, is
-    /// an error on `name` (whatever field the parser's own error names).
-    pub(super) fn optional<R: DeserializeOwned, T>(
-        &mut self,
-        name: &str,
-        parse: impl FnOnce(R) -> Result<T, FieldError>,
-    ) -> Option<T> {
-        let raw = match self.fields.remove(name)? {
-            Value::Null => return None,
-            raw => raw,
-        };
-        match serde_json::from_value::<R>(raw) {
-            Ok(value) => parse(value).map_err(|e| self.error(name, e.message)).ok(),
-            Err(e) => {
-                self.error(name, e.to_string());
-                None
-            }
-        }
-    }
-
-    pub(super) fn required<R: DeserializeOwned, T>(
-        &mut self,
-        name: &str,
-        parse: impl FnOnce(R) -> Result<T, FieldError>,
-    ) -> Option<T> {
-        if self.fields.get(name).is_none_or(Value::is_null) {
-            self.error(name, "is required");
-            return None;
-        }
-        self.optional(name, parse)
-    }
-
-    pub(super) fn finish(self) -> Result<(), ApiError> {
-        if self.errors.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::fields(self.errors))
-        }
     }
 }
 
@@ -195,13 +125,10 @@ fn new_product(body: Value) -> Result<NewProduct, ApiError> {
 
 fn product_changes(body: Value) -> Result<ProductChanges, ApiError> {
     let mut body = Body::object(body, &CREATE_FIELDS)?;
-    if body.fields.contains_key("initial_stock") {
-        body.fields.remove("initial_stock");
-        body.error(
-            "initial_stock",
-            "stock changes through PUT /products/{id}/stock",
-        );
-    }
+    body.refuse(
+        "initial_stock",
+        "stock changes through PUT /products/{id}/stock",
+    );
     let changes = ProductChanges {
         name: body.optional("name", text(ProductName::parse)),
         description: body.optional("description", text(Description::parse)),

@@ -8,7 +8,8 @@ use serde_json::Value;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::catalog::{Body, actor};
+use super::catalog::actor;
+use super::catalog::body::Body;
 use crate::commands::stock::{self, StockView};
 use crate::domain::validate::FieldError;
 use crate::http::command::Command;

@@ -3,6 +3,7 @@
 //! Withdrawn products are never listed.
 
 pub mod listing;
+pub mod page;
 
 use std::collections::BTreeMap;
 

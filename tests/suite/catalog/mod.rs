@@ -1,6 +1,7 @@
 //! The catalog over HTTP: listing, changing, withdrawing products and their pictures
 //! (`products`), search, filters, sorts and pages (`search`), images (`images`).
 
+mod access;
 mod images;
 mod pages;
 mod products;
