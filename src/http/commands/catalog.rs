@@ -205,7 +205,8 @@ async fn delete_product(
 /// Set a product's picture: PNG, JPEG or WebP bytes (checked by content), at most 5 MiB.
 #[utoipa::path(put, path = "/products/{id}/image", tag = "catalog",
     params(("id" = Uuid, Path)), security(("bearer" = [])),
-    request_body(content = Vec<u8>, content_type = "image/png"),
+    request_body(content((Vec<u8> = "image/png"), (Vec<u8> = "image/jpeg"),
+        (Vec<u8> = "image/webp"))),
     responses((status = 200, body = ProductView), (status = 400, body = Problem),
         (status = 401, body = Problem), (status = 403, body = Problem),
         (status = 404, body = Problem), (status = 413, body = Problem),

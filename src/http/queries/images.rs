@@ -22,7 +22,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[utoipa::path(get, path = "/images/{id}", tag = "images",
     params(("id" = String, Path, description = "hex SHA-256 of the bytes")),
     responses(
-        (status = 200, content_type = "image/png", body = Vec<u8>),
+        (status = 200, content((Vec<u8> = "image/png"), (Vec<u8> = "image/jpeg"),
+            (Vec<u8> = "image/webp"))),
         (status = 304), (status = 404, body = Problem)))]
 async fn get_image(
     State(state): State<AppState>,
