@@ -112,9 +112,13 @@ fn new_product(body: Value) -> Result<NewProduct, ApiError> {
             "name, category and price are required",
         ));
     };
+    let description = match description {
+        Some(description) => description,
+        None => Description::parse("").map_err(|e| ApiError::field("description", e.message))?,
+    };
     Ok(NewProduct {
         name,
-        description: description.unwrap_or_else(|| Description::parse("").expect("empty is valid")),
+        description,
         category,
         price,
         currency: currency.unwrap_or_default(),
