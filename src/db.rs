@@ -83,10 +83,12 @@ async fn ensure_database(server: PgConnectOptions) -> Result<(), sqlx::Error> {
             .execute(&mut conn)
             .await;
         // Another process may have created it in the meantime.
-        if let Err(error) = created
-            && !error
-                .as_database_error()
+        let already_exists = |e: &sqlx::Error| {
+            e.as_database_error()
                 .is_some_and(|e| e.code().as_deref() == Some("42P04"))
+        };
+        if let Err(error) = created
+            && !already_exists(&error)
         {
             return Err(error);
         }

@@ -1,4 +1,7 @@
 //! The catalog read model: `products` (with stock embedded) and `categories`.
+//!
+//! Times come from the events themselves (`listed_at`, `changed_at`, `withdrawn_at`), the
+//! same times the product aggregate holds, so a command's answer and a later read agree.
 
 use async_trait::async_trait;
 use sqlx::PgConnection;
@@ -39,7 +42,7 @@ impl Projector for CatalogProjector {
     ) -> Result<(), ProjectionError> {
         for event in events {
             if let Some(product) = decode::<ProductEvent>(event) {
-                apply_product(conn, product?, event).await?;
+                apply_product(conn, product?).await?;
             } else if let Some(stock) = decode::<StockEvent>(event) {
                 apply_stock(conn, stock?).await?;
             }
@@ -57,12 +60,7 @@ async fn ensure_category(conn: &mut PgConnection, slug: &str) -> Result<(), sqlx
     Ok(())
 }
 
-async fn apply_product(
-    conn: &mut PgConnection,
-    event: ProductEvent,
-    recorded: &RecordedEvent,
-) -> Result<(), sqlx::Error> {
-    let at = recorded.recorded_at;
+async fn apply_product(conn: &mut PgConnection, event: ProductEvent) -> Result<(), sqlx::Error> {
     match event {
         ProductEvent::ProductListed {
             product_id,
@@ -73,7 +71,7 @@ async fn apply_product(
             price,
             currency,
             payout_phone,
-            listed_at: _,
+            listed_at: at,
         } => {
             ensure_category(conn, &category).await?;
             sqlx::query(
@@ -104,7 +102,7 @@ async fn apply_product(
             description,
             category,
             payout_phone,
-            changed_at: _,
+            changed_at: at,
         } => {
             if let Some(category) = &category {
                 ensure_category(conn, category).await?;
@@ -129,7 +127,7 @@ async fn apply_product(
             product_id,
             price,
             currency,
-            changed_at: _,
+            changed_at: at,
         } => {
             sqlx::query(
                 "UPDATE products SET price = $2, currency = $3, updated_at = $4 WHERE id = $1",
@@ -145,7 +143,7 @@ async fn apply_product(
             product_id,
             image_id,
             content_type,
-            changed_at: _,
+            changed_at: at,
         } => {
             sqlx::query(
                 "UPDATE products SET image_id = $2, image_content_type = $3, updated_at = $4 \
@@ -158,7 +156,10 @@ async fn apply_product(
             .execute(conn)
             .await?;
         }
-        ProductEvent::ProductWithdrawn { product_id, .. } => {
+        ProductEvent::ProductWithdrawn {
+            product_id,
+            withdrawn_at: at,
+        } => {
             sqlx::query("UPDATE products SET withdrawn = true, updated_at = $2 WHERE id = $1")
                 .bind(product_id)
                 .bind(at)

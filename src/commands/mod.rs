@@ -3,9 +3,11 @@
 //! Reactors (payment, expiry, reconciliation) live beside the handlers that they drive.
 
 mod cache;
+pub mod catalog;
 mod context;
 mod error;
 pub mod reactors;
+pub mod stock;
 mod unit;
 
 use std::sync::Arc;

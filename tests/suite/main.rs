@@ -3,7 +3,9 @@
 
 mod support;
 
+mod catalog;
 mod http_basics;
 mod projections;
 mod quickstart;
+mod stock;
 mod store;

@@ -161,6 +161,22 @@ pub struct ReserveAndSell {
     pub quantity: i64,
 }
 
+/// Opens the stock of a newly listed product with its first count, zero included, so every
+/// listed product has a stock stream from the moment it is listed. On a stream that already
+/// has events it is [`set_level`].
+pub fn open(state: &Stock, cmd: &SetLevel) -> Result<Vec<StockEvent>, StockError> {
+    if !state.product_id.is_nil() {
+        return set_level(state, cmd);
+    }
+    if cmd.on_hand < 0 {
+        return Err(StockError::NegativeLevel);
+    }
+    Ok(vec![StockEvent::StockLevelSet {
+        product_id: cmd.product_id,
+        on_hand: cmd.on_hand,
+    }])
+}
+
 /// The same count again is a no-op.
 pub fn set_level(state: &Stock, cmd: &SetLevel) -> Result<Vec<StockEvent>, StockError> {
     if cmd.on_hand < 0 {

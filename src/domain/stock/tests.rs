@@ -74,6 +74,33 @@ fn setting_the_level_records_the_count() {
 }
 
 #[test]
+fn opening_records_the_first_count_even_zero() {
+    assert_eq!(open(&given(&[]), &set(0)), Ok(vec![level(0)]));
+    assert_eq!(open(&given(&[]), &set(7)), Ok(vec![level(7)]));
+    let state = given(&[level(0)]);
+    assert_eq!(state.product_id, PRODUCT);
+    assert_eq!(state.available(), 0);
+}
+
+#[test]
+fn opening_an_opened_stream_is_setting_its_level() {
+    assert_eq!(open(&given(&[level(3)]), &set(3)), Ok(vec![]));
+    assert_eq!(open(&given(&[level(3)]), &set(5)), Ok(vec![level(5)]));
+    assert_eq!(
+        open(&given(&[level(5), reserved(ORDER, 4)]), &set(2)),
+        Err(StockError::BelowReserved {
+            on_hand: 2,
+            reserved: 4
+        })
+    );
+}
+
+#[test]
+fn opening_with_a_negative_count_is_invalid() {
+    assert_eq!(open(&given(&[]), &set(-1)), Err(StockError::NegativeLevel));
+}
+
+#[test]
 fn the_same_level_again_is_a_no_op() {
     assert_eq!(set_level(&given(&[level(10)]), &set(10)), Ok(vec![]));
     assert_eq!(set_level(&given(&[]), &set(0)), Ok(vec![]));

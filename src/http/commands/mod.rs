@@ -1,9 +1,14 @@
 //! The commands router: every route that changes state. POSTs honour `Idempotency-Key`.
 
+mod catalog;
+mod stock;
+
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .merge(catalog::router())
+        .merge(stock::router())
 }

@@ -2,6 +2,7 @@
 #![allow(dead_code)] // each test module uses a different part of the helpers
 
 pub mod app;
+pub mod catalog;
 pub mod db;
 
 pub use app::{Reply, TestApp};

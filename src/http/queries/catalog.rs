@@ -1,0 +1,188 @@
+//! Catalog queries over the `products` and `categories` read models: `GET /products`
+//! (search, filters, sorts, pages), `GET /products/{id}`, `GET /categories`, `GET /home`.
+//! Withdrawn products are never listed.
+
+pub mod listing;
+pub mod page;
+
+use std::collections::BTreeMap;
+
+use axum::extract::State;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use crate::commands::catalog::ProductView;
+use crate::commands::stock::StockLevels;
+use crate::http::error::{ApiError, Problem};
+use crate::http::extract::{Json, Path, Query};
+use crate::state::AppState;
+use listing::{Filters, ProductQuery};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_products))
+        .routes(routes!(get_product))
+        .routes(routes!(list_categories))
+        .routes(routes!(get_home))
+}
+
+/// The columns of a [`ProductRow`].
+pub const COLUMNS: &str = "id, name, description, category, price, currency, image_id, \
+    seller_id, on_hand, reserved, created_at, updated_at";
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct ProductRow {
+    pub id: Uuid,
+    pub name: String,
+    pub description: String,
+    pub category: String,
+    pub price: i64,
+    pub currency: String,
+    pub image_id: Option<String>,
+    pub seller_id: Uuid,
+    pub on_hand: i64,
+    pub reserved: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<ProductRow> for ProductView {
+    fn from(row: ProductRow) -> Self {
+        Self {
+            id: row.id,
+            name: row.name,
+            description: row.description,
+            category: row.category,
+            price: row.price,
+            currency: row.currency,
+            image_url: row.image_id.as_deref().map(crate::images::url),
+            seller_id: row.seller_id,
+            stock: StockLevels::new(row.on_hand, row.reserved),
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ProductPage {
+    pub items: Vec<ProductView>,
+    /// Pass as `?cursor=` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct CategoryView {
+    pub slug: String,
+    pub name: String,
+    /// Listed (not withdrawn) products.
+    pub product_count: i64,
+}
+
+/// Search and browse the catalog.
+#[utoipa::path(get, path = "/products", tag = "catalog", params(ProductQuery),
+    responses((status = 200, body = ProductPage), (status = 400, body = Problem)))]
+async fn list_products(
+    State(state): State<AppState>,
+    Query(query): Query<ProductQuery>,
+) -> Result<Json<ProductPage>, ApiError> {
+    let filters = Filters::try_from(query)?;
+    Ok(Json(listing::list(&state.pool, &filters).await?))
+}
+
+/// One listed product.
+#[utoipa::path(get, path = "/products/{id}", tag = "catalog", params(("id" = Uuid, Path)),
+    responses((status = 200, body = ProductView), (status = 404, body = Problem)))]
+async fn get_product(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+) -> Result<Json<ProductView>, ApiError> {
+    let sql = format!("SELECT {COLUMNS} FROM products WHERE id = $1 AND NOT withdrawn");
+    let row: Option<ProductRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(&state.pool)
+        .await?;
+    row.map(|r| Json(r.into()))
+        .ok_or_else(|| ApiError::not_found("product not found"))
+}
+
+/// Every category ever used, with how many listed products it has (0 included).
+#[utoipa::path(get, path = "/categories", tag = "catalog",
+    responses((status = 200, body = Vec<CategoryView>)))]
+async fn list_categories(
+    State(state): State<AppState>,
+) -> Result<Json<Vec<CategoryView>>, ApiError> {
+    let categories = sqlx::query_as(
+        "SELECT c.slug, c.name, count(p.id) AS product_count \
+         FROM categories c LEFT JOIN products p ON p.category = c.slug AND NOT p.withdrawn \
+         GROUP BY c.slug, c.name ORDER BY c.slug",
+    )
+    .fetch_all(&state.pool)
+    .await?;
+    Ok(Json(categories))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HomeQuery {
+    /// Products per category, 1 to 50 (default 8).
+    #[param(value_type = Option<i64>)]
+    per_category: Option<String>,
+}
+
+const MAX_PER_CATEGORY: i64 = 50;
+
+#[derive(sqlx::FromRow)]
+struct HomeRow {
+    home_category: String,
+    #[sqlx(flatten)]
+    product: ProductRow,
+}
+
+/// The newest products of every category, keyed by category slug (an empty list for a
+/// category with no listed products).
+#[utoipa::path(get, path = "/home", tag = "catalog", params(HomeQuery),
+    responses((status = 200, body = BTreeMap<String, Vec<ProductView>>),
+        (status = 400, body = Problem)))]
+async fn get_home(
+    State(state): State<AppState>,
+    Query(query): Query<HomeQuery>,
+) -> Result<Json<BTreeMap<String, Vec<ProductView>>>, ApiError> {
+    let per_category = match query.per_category.as_deref() {
+        None => 8,
+        Some(raw) => raw
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=MAX_PER_CATEGORY).contains(n))
+            .ok_or_else(|| {
+                ApiError::field(
+                    "per_category",
+                    format!("must be a whole number from 1 to {MAX_PER_CATEGORY}"),
+                )
+            })?,
+    };
+    let slugs: Vec<String> = sqlx::query_scalar("SELECT slug FROM categories")
+        .fetch_all(&state.pool)
+        .await?;
+    let mut home: BTreeMap<String, Vec<ProductView>> =
+        slugs.into_iter().map(|s| (s, Vec::new())).collect();
+    let sql = format!(
+        "SELECT c.slug AS home_category, p.* FROM categories c CROSS JOIN LATERAL ( \
+             SELECT {COLUMNS} FROM products WHERE category = c.slug AND NOT withdrawn \
+             ORDER BY created_at DESC, id DESC LIMIT $1) p \
+         ORDER BY c.slug, p.created_at DESC, p.id DESC"
+    );
+    let rows: Vec<HomeRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(per_category)
+        .fetch_all(&state.pool)
+        .await?;
+    for row in rows {
+        home.entry(row.home_category)
+            .or_default()
+            .push(row.product.into());
+    }
+    Ok(Json(home))
+}
