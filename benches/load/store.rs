@@ -184,7 +184,7 @@ pub async fn generate(db: &BenchDb, target: u64) -> u64 {
                     reason: format!("delivery {n}"),
                 });
             }
-            let cart = vec![
+            let cart = [
                 CartEvent::ItemAddedToCart {
                     cart_id: customer_id,
                     customer_id,
