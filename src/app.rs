@@ -145,6 +145,9 @@ impl Application {
             config: Arc::new(config),
             public_url: Arc::new(public_url),
         };
+        crate::commands::accounts::ensure_admin(&state)
+            .await
+            .map_err(|e| AppError::Setup(format!("TILLROLL_ADMIN_EMAIL: {e}")))?;
         Ok(Self { listener, state })
     }
 

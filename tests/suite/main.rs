@@ -3,6 +3,7 @@
 
 mod support;
 
+mod accounts;
 mod http_basics;
 mod projections;
 mod store;

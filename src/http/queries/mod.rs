@@ -1,9 +1,11 @@
 //! The queries router: reads of the read models only. `X-Min-Position` waits for them.
 
+pub(crate) mod accounts;
+
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+    OpenApiRouter::new().merge(accounts::router())
 }
