@@ -147,7 +147,11 @@ impl Application {
         };
         crate::commands::accounts::ensure_admin(&state)
             .await
-            .map_err(|e| AppError::Setup(format!("TILLROLL_ADMIN_EMAIL: {e}")))?;
+            .map_err(|e| {
+                AppError::Setup(format!(
+                    "the admin of TILLROLL_ADMIN_EMAIL/TILLROLL_ADMIN_PASSWORD: {e}"
+                ))
+            })?;
         Ok(Self { listener, state })
     }
 

@@ -20,7 +20,6 @@ use uuid::Uuid;
 
 use crate::auth::jwt::JwtKeys;
 use crate::auth::rate_limit::RetryAfter;
-
 use crate::commands::{
     CommandContext, CommandError, Commands, Outcome, Rejection, RejectionKind, SideWrite,
 };
@@ -119,9 +118,7 @@ impl Account {
         .bind(stream.as_str())
         .fetch_optional(store.pool())
         .await?;
-        let created_at = recorded
-            .or(state.registered_at)
-            .unwrap_or_else(chrono::Utc::now);
+        let created_at = recorded.or(state.registered_at).unwrap_or_else(Utc::now);
         Ok(Self { state, created_at })
     }
 }

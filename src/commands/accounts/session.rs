@@ -163,6 +163,16 @@ async fn open_account(
     Ok(outcome.value)
 }
 
+#[derive(sqlx::FromRow)]
+struct TokenRow {
+    family_id: Uuid,
+    customer_id: Uuid,
+    expires_at: DateTime<Utc>,
+    spent_at: Option<DateTime<Utc>>,
+    /// Revoked, or its account is blocked.
+    dead: bool,
+}
+
 /// Spends `presented` and hands out the next token of its family with a new access token.
 pub async fn refresh(
     commands: &Commands,
@@ -175,22 +185,24 @@ pub async fn refresh(
     }
     let now = ctx.now;
     let mut tx = commands.store().pool().begin().await?;
-    let row: Option<(Uuid, Uuid, DateTime<Utc>, Option<DateTime<Utc>>, bool)> = sqlx::query_as(
+    let row: Option<TokenRow> = sqlx::query_as(
         "SELECT t.family_id, t.customer_id, t.expires_at, t.spent_at, \
                 t.revoked_at IS NOT NULL \
                   OR EXISTS (SELECT 1 FROM account_blocks b WHERE b.customer_id = t.customer_id) \
+                  AS dead \
          FROM refresh_tokens t WHERE t.token_hash = $1 FOR UPDATE OF t",
     )
     .bind(hash_refresh_token(presented).to_vec())
     .fetch_optional(&mut *tx)
     .await?;
-    let Some((family, customer_id, expires_at, spent_at, dead)) = row else {
+    let Some(row) = row else {
         return Err(unauthorized(INVALID_REFRESH).into());
     };
-    if dead || expires_at <= now {
+    let (family, customer_id) = (row.family_id, row.customer_id);
+    if row.dead || row.expires_at <= now {
         return Err(unauthorized(INVALID_REFRESH).into());
     }
-    if spent_at.is_some() {
+    if row.spent_at.is_some() {
         revoke_family(&mut tx, family, now).await?;
         tx.commit().await?;
         tracing::warn!(%customer_id, %family, "a spent refresh token was presented again; its family is revoked");

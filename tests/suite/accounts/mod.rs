@@ -82,3 +82,28 @@ pub fn field_of(reply: &Reply) -> String {
         .unwrap_or_else(|| panic!("no field named: {body}"))
         .to_owned()
 }
+
+#[tokio::test]
+async fn openapi_lists_the_account_routes() {
+    let app = TestApp::spawn().await;
+    let spec = app.get("/openapi.json", None).await;
+    let paths = &spec.ok(200)["paths"];
+    for (path, methods) in [
+        ("/auth/register", &["post"][..]),
+        ("/auth/login", &["post"]),
+        ("/auth/refresh", &["post"]),
+        ("/auth/logout", &["post"]),
+        ("/me", &["get", "patch"]),
+        ("/me/avatar", &["put"]),
+        ("/users", &["get"]),
+        ("/users/{id}", &["get", "patch", "delete"]),
+    ] {
+        for method in methods {
+            assert!(
+                paths[path].get(*method).is_some(),
+                "{method} {path} missing from /openapi.json"
+            );
+        }
+    }
+    app.stop().await;
+}
