@@ -145,6 +145,13 @@ impl Application {
             config: Arc::new(config),
             public_url: Arc::new(public_url),
         };
+        crate::commands::accounts::ensure_admin(&state)
+            .await
+            .map_err(|e| {
+                AppError::Setup(format!(
+                    "the admin of TILLROLL_ADMIN_EMAIL/TILLROLL_ADMIN_PASSWORD: {e}"
+                ))
+            })?;
         Ok(Self { listener, state })
     }
 

@@ -172,8 +172,19 @@ pub async fn create_admin(email: String, password_stdin: bool, name: String) -> 
     let password = password.trim_end_matches(['\n', '\r']).to_owned();
     let (_, store) = store(2).await?;
     let commands = Commands::new(store);
-    let _ = (commands, email, password, name);
-    Ok(ExitCode::SUCCESS)
+    match crate::commands::accounts::create_admin(&commands, &email, &password, &name).await {
+        Ok(id) => {
+            println!("{id}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(crate::commands::accounts::AccountError::Invalid(errors)) => {
+            for error in errors {
+                eprintln!("{error}");
+            }
+            Ok(ExitCode::from(2))
+        }
+        Err(error) => Err(error.into()),
+    }
 }
 
 pub async fn demo() -> CliResult {

@@ -2,6 +2,7 @@
 //! retry a bounded number of times on a version conflict, then give up with a conflict.
 //! Reactors (payment, expiry, reconciliation) live beside the handlers that they drive.
 
+pub mod accounts;
 mod cache;
 pub mod catalog;
 mod context;

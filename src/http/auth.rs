@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use super::error::ApiError;
 use crate::auth::Role;
+use crate::commands::accounts::blocks;
 use crate::state::AppState;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +67,10 @@ impl FromRequestParts<AppState> for User {
             .jwt
             .verify(token, chrono::Utc::now())
             .map_err(|_| ApiError::unauthorized("invalid or expired access token"))?;
+        // A disabled or closed account's tokens stop working before they expire.
+        if blocks::is_blocked(&state.pool, claims.sub).await? {
+            return Err(ApiError::unauthorized("invalid or expired access token"));
+        }
         Ok(User {
             id: claims.sub,
             role: claims.role,

@@ -3,8 +3,10 @@
 
 mod support;
 
+mod accounts;
 mod catalog;
 mod http_basics;
+mod http_errors;
 mod projections;
 mod quickstart;
 mod stock;

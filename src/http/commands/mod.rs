@@ -1,5 +1,6 @@
 //! The commands router: every route that changes state. POSTs honour `Idempotency-Key`.
 
+mod accounts;
 mod catalog;
 mod stock;
 
@@ -9,6 +10,7 @@ use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .merge(accounts::router())
         .merge(catalog::router())
         .merge(stock::router())
 }

@@ -1,5 +1,6 @@
 //! The queries router: reads of the read models only. `X-Min-Position` waits for them.
 
+pub(crate) mod accounts;
 mod catalog;
 mod images;
 mod stock;
@@ -10,6 +11,7 @@ use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .merge(accounts::router())
         .merge(catalog::router())
         .merge(images::router())
         .merge(stock::router())

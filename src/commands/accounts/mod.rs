@@ -1,0 +1,192 @@
+//! Accounts: registration, sessions (log-in, refresh-token rotation, log-out), the profile and
+//! avatar, and the admin's changes (role, disabling, closing). Every change is an event in the
+//! account's stream `customer-<id>`; the secrets and guards beside the events (the e-mail
+//! reservation, the password hash, refresh tokens, blocks) are written in the same
+//! transaction and never enter the log.
+
+mod admin;
+pub mod blocks;
+mod profile;
+mod register;
+mod run;
+mod session;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tillroll_events::{CustomerEvent, StreamId};
+use uuid::Uuid;
+
+use crate::auth::jwt::JwtKeys;
+use crate::auth::rate_limit::RetryAfter;
+use crate::commands::{
+    CommandContext, CommandError, Commands, Outcome, Rejection, RejectionKind, SideWrite,
+};
+use crate::domain::customer::{Customer, CustomerError};
+use crate::domain::validate::FieldError;
+use crate::state::AppState;
+use crate::store::{EventStore, StoreError};
+
+pub use admin::{AdminUpdate, close_user, update_user};
+pub use profile::{change_avatar, update_profile};
+pub use register::{NewAccount, create_admin, ensure_admin, register};
+pub use session::{login, logout, refresh};
+
+use run::run;
+
+/// How long a refresh token (one link of a session's family) may be used.
+pub const REFRESH_TOKEN_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// Why an account command did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    /// Request fields that are wrong (400 naming each).
+    #[error("{}", fields(.0))]
+    Invalid(Vec<FieldError>),
+    /// Too many failed log-ins for this account or client (429).
+    #[error(transparent)]
+    RateLimited(RetryAfter),
+    /// Hashing or signing failed (500).
+    #[error("{0}")]
+    Internal(String),
+}
+
+fn fields(errors: &[FieldError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl From<Rejection> for AccountError {
+    fn from(rejection: Rejection) -> Self {
+        Self::Command(rejection.into())
+    }
+}
+
+impl From<sqlx::Error> for AccountError {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Command(error.into())
+    }
+}
+
+impl From<StoreError> for AccountError {
+    fn from(error: StoreError) -> Self {
+        Self::Command(error.into())
+    }
+}
+
+impl From<CustomerError> for Rejection {
+    fn from(error: CustomerError) -> Self {
+        match error {
+            // A closed account is gone: it answers like one that never existed.
+            CustomerError::NotFound | CustomerError::Closed => {
+                Rejection::not_found("account not found")
+            }
+            CustomerError::AlreadyRegistered => Rejection::conflict("account already registered"),
+            CustomerError::InvalidImageId => Rejection::invalid("image", error.to_string()),
+        }
+    }
+}
+
+fn unauthorized(message: &str) -> Rejection {
+    Rejection::new(RejectionKind::Unauthorized, message)
+}
+
+/// An account as the command side knows it: the aggregate, and when its first event was
+/// recorded (the read model's `created_at`, so both sides answer the same `user`).
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub state: Customer,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Account {
+    pub fn id(&self) -> Uuid {
+        self.state.customer_id
+    }
+
+    async fn of(store: &EventStore, state: Customer) -> Result<Self, sqlx::Error> {
+        let stream = StreamId::customer(state.customer_id);
+        let recorded: Option<DateTime<Utc>> = sqlx::query_scalar(
+            "SELECT recorded_at FROM events WHERE stream_id = $1 AND stream_version = 1",
+        )
+        .bind(stream.as_str())
+        .fetch_optional(store.pool())
+        .await?;
+        let created_at = recorded.or(state.registered_at).unwrap_or_else(Utc::now);
+        Ok(Self { state, created_at })
+    }
+}
+
+/// What registering or logging in hands the client.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub account: Account,
+    pub access_token: String,
+    pub refresh_token: String,
+    /// Seconds the access token is valid for.
+    pub expires_in: u64,
+}
+
+/// The keys and lifetime for access tokens.
+#[derive(Clone, Copy)]
+pub struct Tokens<'a> {
+    pub jwt: &'a JwtKeys,
+    pub access_ttl: Duration,
+}
+
+impl<'a> Tokens<'a> {
+    pub fn of(state: &'a AppState) -> Self {
+        Self {
+            jwt: &state.jwt,
+            access_ttl: state.config.access_token_ttl,
+        }
+    }
+}
+
+/// Runs CPU-heavy password work off the async workers.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, AccountError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| AccountError::Internal(format!("password task failed: {e}")))
+}
+
+type Decide = Arc<dyn Fn(&Customer) -> Result<Vec<CustomerEvent>, CustomerError> + Send + Sync>;
+type SideWrites = Arc<dyn Fn() -> Vec<SideWrite> + Send + Sync>;
+
+/// Decides on one account and appends the events with `side_writes` in one transaction;
+/// answers with the account's new state.
+async fn change(
+    commands: &Commands,
+    ctx: &CommandContext,
+    id: Uuid,
+    decide: Decide,
+    side_writes: SideWrites,
+) -> Result<Outcome<Account>, AccountError> {
+    let stream = StreamId::customer(id);
+    let outcome = run(commands, ctx, std::slice::from_ref(&stream), |uow| {
+        for write in side_writes() {
+            uow.also(write);
+        }
+        let (stream, decide) = (stream.clone(), decide.clone());
+        Box::pin(async move {
+            let (state, _) = uow.load::<Customer>(&stream).await?;
+            let events = decide(&state).map_err(Rejection::from)?;
+            uow.append::<Customer>(&stream, events);
+            Ok(uow.load::<Customer>(&stream).await?.0)
+        })
+    })
+    .await?;
+    Ok(Outcome {
+        value: Account::of(commands.store(), outcome.value).await?,
+        position: outcome.position,
+        event_ids: outcome.event_ids,
+    })
+}

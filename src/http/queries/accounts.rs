@@ -1,0 +1,204 @@
+//! Accounts from the `customers` read model: `GET /me`, and for admins `GET /users` and
+//! `GET /users/{id}`. Closed accounts are gone: they are neither listed nor found.
+
+use axum::extract::State;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use crate::auth::Role;
+use crate::commands::accounts::Account;
+use crate::http::auth::User;
+use crate::http::error::{ApiError, Problem};
+use crate::http::extract::{Json, Path, Query};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_me))
+        .routes(routes!(list_users))
+        .routes(routes!(get_user))
+}
+
+/// API.md's `user`.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct UserView {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub phone: Option<String>,
+    pub gender: Option<String>,
+    /// `/images/<id>`, or null without an avatar.
+    pub avatar_url: Option<String>,
+    /// `customer`, `seller`, `admin` or `auditor`.
+    #[schema(example = "customer")]
+    pub role: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&Account> for UserView {
+    fn from(account: &Account) -> Self {
+        let state = &account.state;
+        Self {
+            id: state.customer_id,
+            email: state.email.clone(),
+            name: state.name.clone(),
+            phone: state.phone.clone(),
+            gender: state.gender.clone(),
+            avatar_url: state.avatar_image_id.as_deref().map(crate::images::url),
+            role: state.role.as_str().to_owned(),
+            created_at: account.created_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct UserRow {
+    id: Uuid,
+    email: Option<String>,
+    name: Option<String>,
+    phone: Option<String>,
+    gender: Option<String>,
+    avatar_image_id: Option<String>,
+    role: String,
+    created_at: DateTime<Utc>,
+}
+
+impl From<UserRow> for UserView {
+    fn from(row: UserRow) -> Self {
+        Self {
+            id: row.id,
+            email: row.email.unwrap_or_default(),
+            name: row.name.unwrap_or_default(),
+            phone: row.phone,
+            gender: row.gender,
+            avatar_url: row.avatar_image_id.as_deref().map(crate::images::url),
+            role: row.role,
+            created_at: row.created_at,
+        }
+    }
+}
+
+const COLUMNS: &str = "id, email, name, phone, gender, avatar_image_id, role, created_at";
+
+async fn find_user(state: &AppState, id: Uuid) -> Result<UserView, ApiError> {
+    let row: Option<UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM customers WHERE id = $1 AND NOT closed"
+    )))
+    .bind(id)
+    .fetch_optional(&state.pool)
+    .await?;
+    row.map(UserView::from)
+        .ok_or_else(|| ApiError::not_found("no such user"))
+}
+
+/// The signed-in user's account.
+#[utoipa::path(get, path = "/me", tag = "accounts", security(("bearer" = [])),
+    responses((status = 200, body = UserView), (status = 401, body = Problem),
+              (status = 404, body = Problem)))]
+async fn get_me(State(state): State<AppState>, user: User) -> Result<Json<UserView>, ApiError> {
+    find_user(&state, user.id).await.map(Json)
+}
+
+/// One account (admins).
+#[utoipa::path(get, path = "/users/{id}", tag = "accounts", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = UserView), (status = 401, body = Problem),
+              (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn get_user(
+    State(state): State<AppState>,
+    user: User,
+    Path(id): Path<Uuid>,
+) -> Result<Json<UserView>, ApiError> {
+    user.require(&[Role::Admin])?;
+    find_user(&state, id).await.map(Json)
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ListUsers {
+    /// 1 to 100, default 20.
+    limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UserPage {
+    items: Vec<UserView>,
+    next_cursor: Option<String>,
+}
+
+/// Accounts, newest first (admins).
+#[utoipa::path(get, path = "/users", tag = "accounts", security(("bearer" = [])),
+    params(ListUsers),
+    responses((status = 200, body = UserPage), (status = 400, body = Problem),
+              (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn list_users(
+    State(state): State<AppState>,
+    user: User,
+    Query(query): Query<ListUsers>,
+) -> Result<Json<UserPage>, ApiError> {
+    user.require(&[Role::Admin])?;
+    let limit = query.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::field("limit", "must be between 1 and 100"));
+    }
+    let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
+    let (after_at, after_id) = after.unzip();
+    let mut rows: Vec<UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM customers \
+         WHERE NOT closed AND ($1::timestamptz IS NULL OR (created_at, id) < ($1, $2)) \
+         ORDER BY created_at DESC, id DESC LIMIT $3"
+    )))
+    .bind(after_at)
+    .bind(after_id)
+    .bind(limit + 1)
+    .fetch_all(&state.pool)
+    .await?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let next_cursor = more
+        .then(|| rows.last().map(|r| encode_cursor(r.created_at, r.id)))
+        .flatten();
+    Ok(Json(UserPage {
+        items: rows.into_iter().map(UserView::from).collect(),
+        next_cursor,
+    }))
+}
+
+/// The keyset position `(created_at, id)` of the last row of a page.
+fn encode_cursor(at: DateTime<Utc>, id: Uuid) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{}.{id}", at.timestamp_micros()))
+}
+
+fn decode_cursor(cursor: &str) -> Result<(DateTime<Utc>, Uuid), ApiError> {
+    let invalid = || ApiError::field("cursor", "is not a cursor from this list");
+    let raw = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
+    let raw = String::from_utf8(raw).map_err(|_| invalid())?;
+    let (micros, id) = raw.split_once('.').ok_or_else(invalid)?;
+    let at = micros
+        .parse()
+        .ok()
+        .and_then(DateTime::from_timestamp_micros)
+        .ok_or_else(invalid)?;
+    Ok((at, Uuid::parse_str(id).map_err(|_| invalid())?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_garbage_is_a_400() {
+        let at = DateTime::from_timestamp_micros(1_764_000_000_123_456).unwrap();
+        let id = Uuid::now_v7();
+        assert_eq!(decode_cursor(&encode_cursor(at, id)).unwrap(), (at, id));
+        for bad in ["", "!!", "bm9wZQ", &URL_SAFE_NO_PAD.encode("1.nope")] {
+            assert_eq!(decode_cursor(bad).unwrap_err().status(), 400, "{bad}");
+        }
+    }
+}
