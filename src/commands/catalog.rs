@@ -3,14 +3,13 @@
 //! from its aggregates (product + stock), so the writer reads its own write.
 
 use chrono::{DateTime, SubsecRound, Utc};
-use futures_util::future::BoxFuture;
 use serde::Serialize;
 use tillroll_events::{Currency, ProductEvent, StreamId};
 use uuid::Uuid;
 
 use super::stock::StockLevels;
 use super::{CommandContext, CommandError, Commands, Outcome, Rejection, RejectionKind};
-use super::{SideWrite, UnitOfWork};
+use super::{SideWrite, UnitOfWork, decision};
 use crate::auth::image::{ImageKind, image_id};
 use crate::domain::money::Price;
 use crate::domain::phone::Msisdn;
@@ -112,16 +111,6 @@ impl From<ProductError> for CommandError {
 /// times and the read model's times the same values.
 fn now(ctx: &CommandContext) -> DateTime<Utc> {
     ctx.now.trunc_subsecs(6)
-}
-
-/// Wraps a decision as a closure returning a boxed `Send` future. An `async |uow| …` closure
-/// would be simpler, but rustc cannot yet prove its future `Send` for every lifetime of the
-/// borrowed unit of work (rust-lang/rust#110338), which axum handlers need.
-pub(super) fn decision<T, F>(decide: F) -> F
-where
-    F: for<'u, 'w> FnMut(&'u mut UnitOfWork<'w>) -> BoxFuture<'u, Result<T, CommandError>>,
-{
-    decide
 }
 
 fn streams(product_id: Uuid) -> [StreamId; 2] {

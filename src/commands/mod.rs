@@ -22,6 +22,19 @@ pub use context::CommandContext;
 pub use error::{CommandError, Rejection, RejectionKind};
 pub use unit::{SideWrite, UnitOfWork};
 
+/// What a decision returns: everything it keeps across an `.await` is owned, except the
+/// unit of work.
+pub type Decision<'u, T> = futures_util::future::BoxFuture<'u, Result<T, CommandError>>;
+
+/// Gives a decision closure its higher-ranked type where inference needs the hint:
+/// `decision(move |uow| Box::pin(async move { … }))`.
+pub fn decision<T, F>(decide: F) -> F
+where
+    F: for<'u, 'w> FnMut(&'u mut UnitOfWork<'w>) -> Decision<'u, T>,
+{
+    decide
+}
+
 /// Reloading and re-deciding this many times on a version conflict before answering 409.
 const MAX_ATTEMPTS: usize = 5;
 
@@ -54,12 +67,21 @@ impl Commands {
     /// Runs `decide` in a unit of work and appends what it decided in one transaction.
     /// `lock` names the streams whose commands must queue behind each other in this process
     /// (every stream the command appends to, as far as it knows them up front).
-    pub async fn run<T>(
+    ///
+    /// `decide` is a closure returning a boxed future (build it with [`decision`]): an
+    /// `async |uow|` closure would read better, but rustc cannot yet prove its future `Send`
+    /// for every lifetime of the borrowed unit of work (rust-lang/rust#110338), which axum
+    /// handlers need. The closure clones what it uses into the future; it may run more than
+    /// once (after a conflict).
+    pub async fn run<T, F>(
         &self,
         ctx: &CommandContext,
         lock: &[StreamId],
-        mut decide: impl AsyncFnMut(&mut UnitOfWork<'_>) -> Result<T, CommandError>,
-    ) -> Result<Outcome<T>, CommandError> {
+        mut decide: F,
+    ) -> Result<Outcome<T>, CommandError>
+    where
+        F: for<'u, 'w> FnMut(&'u mut UnitOfWork<'w>) -> Decision<'u, T>,
+    {
         let names: Vec<String> = lock.iter().map(|s| s.as_str().to_owned()).collect();
         let _guards = self.cache.lock_streams(&names).await;
         let mut attempt = 0;

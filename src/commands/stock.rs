@@ -6,7 +6,7 @@ use serde::Serialize;
 use tillroll_events::{StockEvent, StreamId};
 use uuid::Uuid;
 
-use super::catalog::decision;
+use super::decision;
 use super::{CommandContext, CommandError, Commands, Outcome, Rejection};
 use crate::domain::product::{self, Product};
 use crate::domain::stock::{self, Adjust, SetLevel, Stock, StockError};

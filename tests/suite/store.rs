@@ -61,7 +61,15 @@ async fn a_reader_never_skips_a_transaction_that_commits_late() {
     assert!(seen.is_empty(), "read past an open transaction: {seen:?}");
 
     slow_tx.commit().await.unwrap();
-    let seen = store.read_all(LogPosition::START, 100).await.unwrap();
+    // Readable once every older transaction in the cluster has finished (other tests' too).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let seen = loop {
+        let seen = store.read_all(LogPosition::START, 100).await.unwrap();
+        if seen.len() == 2 || std::time::Instant::now() > deadline {
+            break seen;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    };
     let streams: Vec<_> = seen.iter().map(|e| e.stream_id.clone()).collect();
     assert_eq!(streams, vec![slow.to_string(), fast.to_string()]);
     db.drop().await;

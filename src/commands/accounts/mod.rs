@@ -8,7 +8,6 @@ mod admin;
 pub mod blocks;
 mod profile;
 mod register;
-mod run;
 mod session;
 
 use std::sync::Arc;
@@ -32,8 +31,6 @@ pub use admin::{AdminUpdate, close_user, update_user};
 pub use profile::{change_avatar, update_profile};
 pub use register::{NewAccount, create_admin, ensure_admin, register};
 pub use session::{login, logout, refresh};
-
-use run::run;
 
 /// How long a refresh token (one link of a session's family) may be used.
 pub const REFRESH_TOKEN_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -171,19 +168,20 @@ async fn change(
     side_writes: SideWrites,
 ) -> Result<Outcome<Account>, AccountError> {
     let stream = StreamId::customer(id);
-    let outcome = run(commands, ctx, std::slice::from_ref(&stream), |uow| {
-        for write in side_writes() {
-            uow.also(write);
-        }
-        let (stream, decide) = (stream.clone(), decide.clone());
-        Box::pin(async move {
-            let (state, _) = uow.load::<Customer>(&stream).await?;
-            let events = decide(&state).map_err(Rejection::from)?;
-            uow.append::<Customer>(&stream, events);
-            Ok(uow.load::<Customer>(&stream).await?.0)
+    let outcome = commands
+        .run(ctx, std::slice::from_ref(&stream), |uow| {
+            for write in side_writes() {
+                uow.also(write);
+            }
+            let (stream, decide) = (stream.clone(), decide.clone());
+            Box::pin(async move {
+                let (state, _) = uow.load::<Customer>(&stream).await?;
+                let events = decide(&state).map_err(Rejection::from)?;
+                uow.append::<Customer>(&stream, events);
+                Ok(uow.load::<Customer>(&stream).await?.0)
+            })
         })
-    })
-    .await?;
+        .await?;
     Ok(Outcome {
         value: Account::of(commands.store(), outcome.value).await?,
         position: outcome.position,

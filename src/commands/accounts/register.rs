@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use std::sync::Arc;
 
-use super::{AccountError, Decide, Session, Tokens, blocking, change, run, session::NewRefresh};
+use super::{AccountError, Decide, Session, Tokens, blocking, change, session::NewRefresh};
 use crate::auth::password::{hash_password, validate_password};
 use crate::commands::{CommandContext, Commands, Outcome, Rejection, SideWrite};
 use crate::domain::customer::{self, Customer};
@@ -110,30 +110,35 @@ async fn create(
         now: ctx.now,
     };
     let now = ctx.now;
-    Ok(run(commands, ctx, std::slice::from_ref(&stream), |uow| {
-        uow.also(
-            SideWrite::new("INSERT INTO account_emails (email_lower, customer_id) VALUES ($1, $2)")
+    Ok(commands
+        .run(ctx, std::slice::from_ref(&stream), |uow| {
+            uow.also(
+                SideWrite::new(
+                    "INSERT INTO account_emails (email_lower, customer_id) VALUES ($1, $2)",
+                )
                 .bind(key.clone())
                 .bind(id)
                 .on_duplicate("account_emails_pkey", duplicate_email()),
-        );
-        uow.also(
-            SideWrite::new("INSERT INTO credentials (customer_id, password_hash) VALUES ($1, $2)")
+            );
+            uow.also(
+                SideWrite::new(
+                    "INSERT INTO credentials (customer_id, password_hash) VALUES ($1, $2)",
+                )
                 .bind(id)
                 .bind(phc.clone()),
-        );
-        if let Some(refresh) = refresh {
-            uow.also(refresh.row(id, now));
-        }
-        let (stream, command) = (stream.clone(), command.clone());
-        Box::pin(async move {
-            let (state, _) = uow.load::<Customer>(&stream).await?;
-            let events = customer::register(&state, &command).map_err(Rejection::from)?;
-            uow.append::<Customer>(&stream, events);
-            Ok(uow.load::<Customer>(&stream).await?.0)
+            );
+            if let Some(refresh) = refresh {
+                uow.also(refresh.row(id, now));
+            }
+            let (stream, command) = (stream.clone(), command.clone());
+            Box::pin(async move {
+                let (state, _) = uow.load::<Customer>(&stream).await?;
+                let events = customer::register(&state, &command).map_err(Rejection::from)?;
+                uow.append::<Customer>(&stream, events);
+                Ok(uow.load::<Customer>(&stream).await?.0)
+            })
         })
-    })
-    .await?)
+        .await?)
 }
 
 /// The account registered under this (lower-cased) e-mail.

@@ -12,9 +12,7 @@ use sqlx::PgConnection;
 use tillroll_events::StreamId;
 use uuid::Uuid;
 
-use super::{
-    Account, AccountError, REFRESH_TOKEN_TTL, Session, Tokens, blocking, run, unauthorized,
-};
+use super::{Account, AccountError, REFRESH_TOKEN_TTL, Session, Tokens, blocking, unauthorized};
 use crate::auth::password::{dummy_verify, verify_password};
 use crate::auth::rate_limit::{RateLimiter, email_key, ip_key};
 use crate::auth::refresh::{
@@ -146,20 +144,21 @@ async fn open_account(
 ) -> Result<Customer, AccountError> {
     let stream = StreamId::customer(id);
     let now = ctx.now;
-    let outcome = run(commands, ctx, std::slice::from_ref(&stream), |uow| {
-        if let Some(refresh) = refresh {
-            uow.also(refresh.row(id, now));
-        }
-        let stream = stream.clone();
-        Box::pin(async move {
-            let (state, _) = uow.load::<Customer>(&stream).await?;
-            if !state.exists || state.closed || state.disabled {
-                return Err(unauthorized(ACCOUNT_DISABLED).into());
+    let outcome = commands
+        .run(ctx, std::slice::from_ref(&stream), |uow| {
+            if let Some(refresh) = refresh {
+                uow.also(refresh.row(id, now));
             }
-            Ok(state)
+            let stream = stream.clone();
+            Box::pin(async move {
+                let (state, _) = uow.load::<Customer>(&stream).await?;
+                if !state.exists || state.closed || state.disabled {
+                    return Err(unauthorized(ACCOUNT_DISABLED).into());
+                }
+                Ok(state)
+            })
         })
-    })
-    .await?;
+        .await?;
     Ok(outcome.value)
 }
 

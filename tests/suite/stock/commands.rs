@@ -57,11 +57,14 @@ async fn reserve(app: &TestApp, product_id: Uuid, quantity: i64) {
     };
     app.state
         .commands
-        .run(&ctx, std::slice::from_ref(&stream), async |uow| {
-            let (state, _) = uow.load::<Stock>(&stream).await?;
-            let events = stock::reserve(&state, &cmd).map_err(Rejection::from)?;
-            uow.append::<Stock>(&stream, events);
-            Ok(())
+        .run(&ctx, std::slice::from_ref(&stream), |uow| {
+            let (stream, cmd) = (stream.clone(), cmd.clone());
+            Box::pin(async move {
+                let (state, _) = uow.load::<Stock>(&stream).await?;
+                let events = stock::reserve(&state, &cmd).map_err(Rejection::from)?;
+                uow.append::<Stock>(&stream, events);
+                Ok(())
+            })
         })
         .await
         .expect("reserved");
