@@ -68,11 +68,11 @@ impl Commands {
     /// `lock` names the streams whose commands must queue behind each other in this process
     /// (every stream the command appends to, as far as it knows them up front).
     ///
-    /// `decide` is a closure returning a boxed future (build it with [`decision`]): an
-    /// `async |uow|` closure would read better, but rustc cannot yet prove its future `Send`
-    /// for every lifetime of the borrowed unit of work (rust-lang/rust#110338), which axum
-    /// handlers need. The closure clones what it uses into the future; it may run more than
-    /// once (after a conflict).
+    ///
+    /// `decide` is a closure returning a boxed future (`decision(move |uow| Box::pin(async
+    /// move { … }))`) and may run more than once (after a conflict). An `async |uow|` closure
+    /// would read better, but rustc cannot yet prove its future `Send` for every lifetime of
+    /// the borrowed unit of work (rust-lang/rust#110338), which axum handlers need.
     pub async fn run<T, F>(
         &self,
         ctx: &CommandContext,

@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::auth::jwt::JwtKeys;
 use crate::auth::rate_limit::RetryAfter;
-use crate::commands::{
+use crate::commands::{decision, 
     CommandContext, CommandError, Commands, Outcome, Rejection, RejectionKind, SideWrite,
 };
 use crate::domain::customer::{Customer, CustomerError};
@@ -169,7 +169,7 @@ async fn change(
 ) -> Result<Outcome<Account>, AccountError> {
     let stream = StreamId::customer(id);
     let outcome = commands
-        .run(ctx, std::slice::from_ref(&stream), |uow| {
+        .run(ctx, &[stream.clone()], decision(move |uow| {
             for write in side_writes() {
                 uow.also(write);
             }
@@ -180,7 +180,7 @@ async fn change(
                 uow.append::<Customer>(&stream, events);
                 Ok(uow.load::<Customer>(&stream).await?.0)
             })
-        })
+        }))
         .await?;
     Ok(Outcome {
         value: Account::of(commands.store(), outcome.value).await?,

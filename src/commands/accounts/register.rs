@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use super::{AccountError, Decide, Session, Tokens, blocking, change, session::NewRefresh};
 use crate::auth::password::{hash_password, validate_password};
-use crate::commands::{CommandContext, Commands, Outcome, Rejection, SideWrite};
+use crate::commands::{decision, CommandContext, Commands, Outcome, Rejection, SideWrite};
 use crate::domain::customer::{self, Customer};
 use crate::domain::phone::Msisdn;
 use crate::domain::validate::{Email, FieldError, PersonName, Role};
@@ -111,7 +111,7 @@ async fn create(
     };
     let now = ctx.now;
     Ok(commands
-        .run(ctx, std::slice::from_ref(&stream), |uow| {
+        .run(ctx, &[stream.clone()], decision(move |uow| {
             uow.also(
                 SideWrite::new(
                     "INSERT INTO account_emails (email_lower, customer_id) VALUES ($1, $2)",
@@ -137,7 +137,7 @@ async fn create(
                 uow.append::<Customer>(&stream, events);
                 Ok(uow.load::<Customer>(&stream).await?.0)
             })
-        })
+        }))
         .await?)
 }
 

@@ -18,7 +18,7 @@ use crate::auth::rate_limit::{RateLimiter, email_key, ip_key};
 use crate::auth::refresh::{
     hash_refresh_token, looks_like_refresh_token, new_family_id, new_refresh_token,
 };
-use crate::commands::{CommandContext, Commands, SideWrite};
+use crate::commands::{decision, CommandContext, Commands, SideWrite};
 use crate::domain::customer::Customer;
 
 /// The one answer for an unknown e-mail and a wrong password alike.
@@ -145,7 +145,7 @@ async fn open_account(
     let stream = StreamId::customer(id);
     let now = ctx.now;
     let outcome = commands
-        .run(ctx, std::slice::from_ref(&stream), |uow| {
+        .run(ctx, &[stream.clone()], decision(move |uow| {
             if let Some(refresh) = refresh {
                 uow.also(refresh.row(id, now));
             }
@@ -157,7 +157,7 @@ async fn open_account(
                 }
                 Ok(state)
             })
-        })
+        }))
         .await?;
     Ok(outcome.value)
 }
