@@ -3,8 +3,11 @@
 //! Reactors (payment, expiry, reconciliation) live beside the handlers that they drive.
 
 mod cache;
+pub mod cart;
 mod context;
 mod error;
+pub mod orders;
+pub mod payments;
 pub mod reactors;
 mod unit;
 
