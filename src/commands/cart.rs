@@ -162,7 +162,8 @@ impl Commands {
         let quantity = Quantity::parse(quantity).map_err(field)?;
         let stream = StreamId::cart(customer_id);
         let new_cart_id = Uuid::now_v7();
-        self.run(ctx, std::slice::from_ref(&stream), async |uow| {
+        let lock = [stream.clone()];
+        self.run(ctx, &lock, async move |uow| {
             let (state, _) = uow.load::<Cart>(&stream).await?;
             let (_, product) = snapshot(uow, product_id).await?;
             let events = cart::add_item(
@@ -195,7 +196,8 @@ impl Commands {
             )));
         }
         let stream = StreamId::cart(customer_id);
-        self.run(ctx, std::slice::from_ref(&stream), async |uow| {
+        let lock = [stream.clone()];
+        self.run(ctx, &lock, async move |uow| {
             let (state, _) = uow.load::<Cart>(&stream).await?;
             let (_, product) = snapshot(uow, product_id).await?;
             let events = cart::change_quantity(&state, &cart::ChangeQuantity { product, quantity })?;
@@ -212,7 +214,8 @@ impl Commands {
         product_id: Uuid,
     ) -> Result<Outcome<CartView>, CommandError> {
         let stream = StreamId::cart(customer_id);
-        self.run(ctx, std::slice::from_ref(&stream), async |uow| {
+        let lock = [stream.clone()];
+        self.run(ctx, &lock, async move |uow| {
             let (state, _) = uow.load::<Cart>(&stream).await?;
             let events = cart::remove_item(&state, &cart::RemoveItem { product_id })?;
             uow.append::<Cart>(&stream, events);
@@ -227,7 +230,8 @@ impl Commands {
         customer_id: Uuid,
     ) -> Result<Outcome<()>, CommandError> {
         let stream = StreamId::cart(customer_id);
-        self.run(ctx, std::slice::from_ref(&stream), async |uow| {
+        let lock = [stream.clone()];
+        self.run(ctx, &lock, async move |uow| {
             let (state, _) = uow.load::<Cart>(&stream).await?;
             let events = cart::clear(&state, &cart::Clear)?;
             uow.append::<Cart>(&stream, events);

@@ -99,8 +99,9 @@ impl Commands {
         order_id: Uuid,
     ) -> Result<Order, CommandError> {
         let stream = StreamId::order(order_id);
+        let lock = [stream.clone()];
         let outcome = self
-            .run(ctx, std::slice::from_ref(&stream), async |uow| {
+            .run(ctx, &lock, async move |uow| {
                 Ok(uow.load::<Order>(&stream).await?.0)
             })
             .await?;
@@ -116,12 +117,12 @@ impl Commands {
         &self,
         ctx: &CommandContext,
         order_id: Uuid,
-        decide: impl Fn(&Order) -> Result<Vec<OrderEvent>, OrderError>,
+        decide: impl Fn(&Order) -> Result<Vec<OrderEvent>, OrderError> + Send + Sync + 'static,
     ) -> Result<Outcome<Order>, CommandError> {
         let ctx = ctx.clone().correlated(order_id);
         let current = self.load_order(&ctx, order_id).await?;
         let stream = StreamId::order(order_id);
-        self.run(&ctx, &order_streams(&current), async |uow| {
+        self.run(&ctx, &order_streams(&current), async move |uow| {
             let (before, _) = uow.load::<Order>(&stream).await?;
             let events = decide(&before)?;
             let mut after = before.clone();
@@ -140,7 +141,7 @@ impl Commands {
         reason: Option<String>,
     ) -> Result<Outcome<Order>, CommandError> {
         let now = ctx.now;
-        self.transition(ctx, order_id, |o| {
+        self.transition(ctx, order_id, move |o| {
             order::cancel(
                 o,
                 &order::Cancel {
@@ -161,7 +162,7 @@ impl Commands {
         tracking_number: Option<String>,
     ) -> Result<Outcome<Order>, CommandError> {
         let now = ctx.now;
-        self.transition(ctx, order_id, |o| {
+        self.transition(ctx, order_id, move |o| {
             order::ship(
                 o,
                 &order::Ship {
@@ -180,7 +181,7 @@ impl Commands {
         order_id: Uuid,
     ) -> Result<Outcome<Order>, CommandError> {
         let now = ctx.now;
-        self.transition(ctx, order_id, |o| {
+        self.transition(ctx, order_id, move |o| {
             order::deliver(o, &order::Deliver { now })
         })
         .await
@@ -194,7 +195,7 @@ impl Commands {
         order_id: Uuid,
     ) -> Result<Outcome<Order>, CommandError> {
         let now = ctx.now;
-        self.transition(ctx, order_id, |o| order::expire(o, &order::Expire { now }))
+        self.transition(ctx, order_id, move |o| order::expire(o, &order::Expire { now }))
             .await
     }
 
@@ -212,7 +213,7 @@ impl Commands {
             .map_err(super::cart::field)?;
         let attempt_id = Uuid::now_v7();
         let now = ctx.now;
-        self.transition(ctx, order_id, |o| {
+        self.transition(ctx, order_id, move |o| {
             order::request_payment(
                 o,
                 &order::RequestPayment {

@@ -88,7 +88,9 @@ impl Commands {
         let ctx = ctx.clone().correlated(order_id);
         let stream = StreamId::order(order_id);
         let next_query_at = ctx.now + chrono::TimeDelta::from_std(query_after).unwrap_or_default();
-        self.run(&ctx, std::slice::from_ref(&stream), async |uow| {
+        let lock = [stream.clone()];
+        let accepted = accepted.clone();
+        self.run(&ctx, &lock, async move |uow| {
             let (before, _) = uow.load::<Order>(&stream).await?;
             let command = order::RecordPushAccepted {
                 attempt_id,
@@ -132,7 +134,7 @@ impl Commands {
             code: code.to_owned(),
             reason: reason.to_owned(),
         };
-        self.transition(ctx, order_id, |o| order::record_push_rejected(o, &command))
+        self.transition(ctx, order_id, move |o| order::record_push_rejected(o, &command))
             .await
     }
 
@@ -149,7 +151,8 @@ impl Commands {
         let ctx = ctx.clone().correlated(order_id);
         let current = self.load_order(&ctx, order_id).await?;
         let stream = StreamId::order(order_id);
-        self.run(&ctx, &order_streams(&current), async |uow| {
+        let checkout_request_id = checkout_request_id.to_owned();
+        self.run(&ctx, &order_streams(&current), async move |uow| {
             let (before, _) = uow.load::<Order>(&stream).await?;
             let late = before.status == OrderStatus::Expired
                 && stock_allows_late_payment(uow, &before).await?;
@@ -164,7 +167,7 @@ impl Commands {
             let mut after = before.clone();
             events.iter().for_each(|e| after.evolve(e));
             append_with_effects(uow, &before, events).await?;
-            mark_settled(uow, checkout_request_id);
+            mark_settled(uow, &checkout_request_id);
             Ok(after)
         })
         .await
@@ -181,7 +184,13 @@ impl Commands {
     ) -> Result<Outcome<Order>, CommandError> {
         let ctx = ctx.clone().correlated(order_id);
         let stream = StreamId::order(order_id);
-        self.run(&ctx, std::slice::from_ref(&stream), async |uow| {
+        let lock = [stream.clone()];
+        let (checkout_request_id, result_code, reason) = (
+            checkout_request_id.to_owned(),
+            result_code.to_owned(),
+            reason.to_owned(),
+        );
+        self.run(&ctx, &lock, async move |uow| {
             let (before, _) = uow.load::<Order>(&stream).await?;
             let command = order::FailPayment {
                 checkout_request_id: checkout_request_id.to_owned(),
@@ -193,7 +202,7 @@ impl Commands {
             events.iter().for_each(|e| after.evolve(e));
             // A failure moves no stock: the order stays payable until it expires.
             append_with_effects(uow, &before, events).await?;
-            mark_settled(uow, checkout_request_id);
+            mark_settled(uow, &checkout_request_id);
             Ok(after)
         })
         .await
@@ -328,7 +337,7 @@ impl Commands {
         Ok(Settlement::Recorded(outcome))
     }
 
-    async fn recheck_later(
+    pub(crate) async fn recheck_later(
         &self,
         checkout_request_id: &str,
         after: Duration,

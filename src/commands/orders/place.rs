@@ -124,8 +124,9 @@ impl Commands {
         let (order_id, attempt_id) = (Uuid::now_v7(), Uuid::now_v7());
         let ctx = ctx.clone().correlated(order_id);
         let locks = stock_locks(order_id, items.iter().map(|i| i.product_id));
-        self.run(&ctx, &locks, async |uow| {
-            place_in(uow, order_id, attempt_id, customer_id, items, &phone, ttl).await
+        let items = items.to_vec();
+        self.run(&ctx, &locks, async move |uow| {
+            place_in(uow, order_id, attempt_id, customer_id, &items, &phone, ttl).await
         })
         .await
     }
@@ -142,9 +143,11 @@ impl Commands {
         let (order_id, attempt_id) = (Uuid::now_v7(), Uuid::now_v7());
         let ctx = ctx.clone().correlated(order_id);
         let cart_stream = StreamId::cart(customer_id);
+        let lock = [cart_stream.clone()];
+        let stream = cart_stream.clone();
         let current = self
-            .run(&ctx, std::slice::from_ref(&cart_stream), async |uow| {
-                Ok(uow.load::<Cart>(&cart_stream).await?.0)
+            .run(&ctx, &lock, async move |uow| {
+                Ok(uow.load::<Cart>(&stream).await?.0)
             })
             .await?
             .value;
@@ -153,7 +156,7 @@ impl Commands {
             order_id,
             current.lines.iter().map(|l| l.product_id),
         ));
-        self.run(&ctx, &locks, async |uow| {
+        self.run(&ctx, &locks, async move |uow| {
             let (cart, _) = uow.load::<Cart>(&cart_stream).await?;
             let closed = cart::check_out(&cart, &cart::CheckOut { order_id })?;
             let items: Vec<NewItem> = cart
