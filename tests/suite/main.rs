@@ -4,5 +4,6 @@
 mod support;
 
 mod http_basics;
+mod money;
 mod projections;
 mod store;

@@ -58,9 +58,14 @@ async fn receive_mpesa_callback(
     let id = callback.checkout_request_id;
     let stored: serde_json::Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
+    // A repeat is a no-op, except that a real outcome replaces an "unreachable" one (1037,
+    // 4999), which settled nothing.
     let inserted = sqlx::query(
         "INSERT INTO mpesa_callbacks (checkout_request_id, body) VALUES ($1, $2) \
-         ON CONFLICT (checkout_request_id) DO NOTHING",
+         ON CONFLICT (checkout_request_id) DO UPDATE \
+             SET body = excluded.body, received_at = now(), processed_at = NULL \
+         WHERE mpesa_callbacks.body #>> '{Body,stkCallback,ResultCode}' IN ('1037', '4999') \
+           AND excluded.body #>> '{Body,stkCallback,ResultCode}' NOT IN ('1037', '4999')",
     )
     .bind(&id)
     .bind(&stored)
