@@ -1,24 +1,21 @@
--- M-Pesa bookkeeping beside the order events (written by the payment commands, not by a
--- projector; the events stay the truth, these rows only route and schedule).
+-- M-Pesa bookkeeping beside the order events (written by the payment commands in the same
+-- transaction as the events they go with; the events stay the truth, these rows only route
+-- and schedule).
 
--- One row per STK push Daraja accepted, written in the same transaction as
--- PaymentRequestAccepted: it maps a CheckoutRequestID to its order for the callback, and
--- schedules the reconciler's STK push query (`next_query_at`) until an outcome is recorded.
-CREATE TABLE mpesa_requests (
-    checkout_request_id text PRIMARY KEY,
-    order_id uuid NOT NULL,
-    attempt_id uuid NOT NULL,
-    accepted_at timestamptz NOT NULL,
-    next_query_at timestamptz NOT NULL,
-    -- When a success or failure was recorded for this attempt (by callback or query).
-    settled_at timestamptz
-);
+-- mpesa_requests (one row per accepted STK push, written with PaymentRequestAccepted) also
+-- schedules the reconciler's STK push query: `next_query_at` (accepted + reconcile_after, or
+-- at once after a 1037 callback) until an outcome is recorded (`settled_at`).
+ALTER TABLE mpesa_requests
+    ADD COLUMN accepted_at timestamptz NOT NULL DEFAULT now(),
+    ADD COLUMN next_query_at timestamptz NOT NULL DEFAULT now(),
+    ADD COLUMN settled_at timestamptz;
 CREATE INDEX mpesa_requests_due_idx ON mpesa_requests (next_query_at) WHERE settled_at IS NULL;
 CREATE INDEX mpesa_requests_order_idx ON mpesa_requests (order_id);
 
--- The callback inbox: every well-formed callback with a valid token, first body kept.
--- `processed_at` is set in the transaction that records its outcome; an entry whose
--- CheckoutRequestID is not (yet) in mpesa_requests waits for the payment reactor or the sweep.
+-- The callback inbox: every well-formed callback under the right token, first body kept (a
+-- real outcome replaces a 1037/4999). `processed_at` is set in the transaction that records
+-- its outcome; an entry whose CheckoutRequestID is not (yet) in mpesa_requests waits for the
+-- payment reactor or the sweep, or stays as the record of an unknown callback.
 CREATE TABLE mpesa_callbacks (
     checkout_request_id text PRIMARY KEY,
     body jsonb NOT NULL,

@@ -72,8 +72,12 @@ pub(crate) async fn append_with_effects(
     before: &Order,
     events: Vec<OrderEvent>,
 ) -> Result<(), CommandError> {
+    let order_id = match events.first() {
+        Some(OrderEvent::OrderPlaced { order_id, .. }) => *order_id,
+        _ => before.order_id,
+    };
     let effects = order::stock_effects(before, &events);
-    uow.append::<Order>(&StreamId::order(before.order_id), events);
+    uow.append::<Order>(&StreamId::order(order_id), events);
     for effect in effects {
         let stream = StreamId::stock(effect.product_id);
         let (stock, _) = uow.load::<Stock>(&stream).await?;
