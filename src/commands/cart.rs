@@ -200,7 +200,8 @@ impl Commands {
         self.run(ctx, &lock, async move |uow| {
             let (state, _) = uow.load::<Cart>(&stream).await?;
             let (_, product) = snapshot(uow, product_id).await?;
-            let events = cart::change_quantity(&state, &cart::ChangeQuantity { product, quantity })?;
+            let events =
+                cart::change_quantity(&state, &cart::ChangeQuantity { product, quantity })?;
             uow.append::<Cart>(&stream, events);
             view(uow, customer_id).await
         })

@@ -199,8 +199,10 @@ impl Commands {
         order_id: Uuid,
     ) -> Result<Outcome<Order>, CommandError> {
         let now = ctx.now;
-        self.transition(ctx, order_id, move |o| order::expire(o, &order::Expire { now }))
-            .await
+        self.transition(ctx, order_id, move |o| {
+            order::expire(o, &order::Expire { now })
+        })
+        .await
     }
 
     /// A new STK push attempt for an unpaid order (the payment reactor sends it).

@@ -26,7 +26,7 @@ use crate::payments::{
 #[derive(Debug, Clone)]
 pub enum Settlement {
     /// An outcome was recorded (or found already recorded): the order as it now is.
-    Recorded(Outcome<Order>),
+    Recorded(Box<Outcome<Order>>),
     /// Daraja does not know yet (or a 1037): the reconciler asks again later.
     Pending,
     /// No accepted push has this CheckoutRequestID (yet), or its callback is not in the inbox.
@@ -60,9 +60,7 @@ async fn stock_allows_late_payment(
     order: &Order,
 ) -> Result<bool, CommandError> {
     for line in &order.lines {
-        let (state, _) = uow
-            .load::<Stock>(&StreamId::stock(line.product_id))
-            .await?;
+        let (state, _) = uow.load::<Stock>(&StreamId::stock(line.product_id)).await?;
         let sale = stock::ReserveAndSell {
             product_id: line.product_id,
             order_id: order.order_id,
@@ -134,8 +132,10 @@ impl Commands {
             code: code.to_owned(),
             reason: reason.to_owned(),
         };
-        self.transition(ctx, order_id, move |o| order::record_push_rejected(o, &command))
-            .await
+        self.transition(ctx, order_id, move |o| {
+            order::record_push_rejected(o, &command)
+        })
+        .await
     }
 
     /// The attempt's money arrived (callback or query): paid, or recorded and flagged.
@@ -261,7 +261,7 @@ impl Commands {
                 }
             },
         };
-        Ok(Settlement::Recorded(outcome))
+        Ok(Settlement::Recorded(Box::new(outcome)))
     }
 
     /// An unsettled callback: processed, and the reconciler should ask Daraja at once.
@@ -334,7 +334,7 @@ impl Commands {
                 return Err(ReconcileError::Gateway(error));
             }
         };
-        Ok(Settlement::Recorded(outcome))
+        Ok(Settlement::Recorded(Box::new(outcome)))
     }
 
     pub(crate) async fn recheck_later(

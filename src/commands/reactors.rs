@@ -44,7 +44,10 @@ async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
 }
 
 /// Waits to lead; `None` when stopped first.
-async fn lead(pool: &PgPool, stop: &mut watch::Receiver<bool>) -> Option<PoolConnection<sqlx::Postgres>> {
+async fn lead(
+    pool: &PgPool,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<PoolConnection<sqlx::Postgres>> {
     loop {
         if *stop.borrow() {
             return None;
@@ -80,4 +83,3 @@ async fn pause(stop: &mut watch::Receiver<bool>, period: Duration) -> bool {
         _ = stop.changed() => false,
     }
 }
-

@@ -41,7 +41,9 @@ async fn place_in(
             .load::<Product>(&StreamId::product(item.product_id))
             .await?;
         if !product.exists || product.withdrawn {
-            return Err(Rejection::not_found(format!("product {} not found", item.product_id)).into());
+            return Err(
+                Rejection::not_found(format!("product {} not found", item.product_id)).into(),
+            );
         }
         match &currency {
             Some(c) if *c != product.currency => {
@@ -59,8 +61,8 @@ async fn place_in(
     }
     let stream = StreamId::order(order_id);
     let (before, _) = uow.load::<Order>(&stream).await?;
-    let ttl = chrono::TimeDelta::from_std(ttl)
-        .map_err(|_| CommandError::from(OrderError::Overflow))?;
+    let ttl =
+        chrono::TimeDelta::from_std(ttl).map_err(|_| CommandError::from(OrderError::Overflow))?;
     let events = order::place(
         &before,
         &order::PlaceOrder {
@@ -170,7 +172,8 @@ impl Commands {
             if items.is_empty() {
                 return Err(CartError::EmptyCart.into());
             }
-            let placed = place_in(uow, order_id, attempt_id, customer_id, &items, &phone, ttl).await?;
+            let placed =
+                place_in(uow, order_id, attempt_id, customer_id, &items, &phone, ttl).await?;
             uow.append::<Cart>(&cart_stream, closed);
             Ok(placed)
         })

@@ -101,7 +101,9 @@ async fn handle(state: &AppState, event: &RecordedEvent) {
         .attempt(attempt_id)
         .is_some_and(|a| a.status == AttemptStatus::Requested);
     let payable = order.status == OrderStatus::PendingPayment
-        && order.expires_at.is_some_and(|deadline| Utc::now() < deadline);
+        && order
+            .expires_at
+            .is_some_and(|deadline| Utc::now() < deadline);
     if !still_requested || !payable {
         return;
     }

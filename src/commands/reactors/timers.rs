@@ -85,7 +85,11 @@ async fn reconcile_due(state: &AppState) -> Result<(), sqlx::Error> {
             Err(ReconcileError::Command(error)) => {
                 tracing::warn!(%error, %order_id, "payment outcome not recorded");
                 let later = state.config.reconcile_after;
-                if let Err(error) = state.commands.recheck_later(&checkout_request_id, later).await {
+                if let Err(error) = state
+                    .commands
+                    .recheck_later(&checkout_request_id, later)
+                    .await
+                {
                     tracing::warn!(%error, "reconciler reschedule");
                 }
             }

@@ -48,7 +48,12 @@ async fn add_cart_item(
 ) -> Result<Response, ApiError> {
     let outcome = state
         .commands
-        .add_cart_item(&command.ctx, command.user.id, body.product_id, body.quantity)
+        .add_cart_item(
+            &command.ctx,
+            command.user.id,
+            body.product_id,
+            body.quantity,
+        )
         .await?;
     Ok(with_position(Json(outcome.value), outcome.position))
 }
@@ -98,5 +103,8 @@ async fn clear_cart(State(state): State<AppState>, command: Command) -> Result<R
         .commands
         .clear_cart(&command.ctx, command.user.id)
         .await?;
-    Ok(with_position(StatusCode::NO_CONTENT.into_response(), outcome.position))
+    Ok(with_position(
+        StatusCode::NO_CONTENT.into_response(),
+        outcome.position,
+    ))
 }

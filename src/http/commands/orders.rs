@@ -11,8 +11,8 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::auth::Role;
-use crate::commands::orders::{NewItem, OrderView};
 use crate::commands::Outcome;
+use crate::commands::orders::{NewItem, OrderView};
 use crate::domain::order::Order;
 use crate::domain::validate::Actor;
 use crate::http::auth::User;
@@ -86,7 +86,10 @@ pub(crate) fn optional_body<T: DeserializeOwned + Default>(bytes: &Bytes) -> Res
 }
 
 pub(crate) fn answer(outcome: Outcome<Order>, status: StatusCode) -> Response {
-    with_position((status, Json(OrderView::from(&outcome.value))), outcome.position)
+    with_position(
+        (status, Json(OrderView::from(&outcome.value))),
+        outcome.position,
+    )
 }
 
 /// Turn the caller's cart into an order: prices captured now, stock reserved for every line

@@ -34,7 +34,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// Compares digests so the time taken says nothing about how much of the token matched.
 fn token_matches(given: &str, expected: &str) -> bool {
     let (a, b) = (Sha256::digest(given), Sha256::digest(expected));
-    a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
 }
 
 /// Daraja's STK push result. The token is the secret part of our CallBackURL.
@@ -119,7 +122,7 @@ async fn reconcile_payment(
         )
         .await;
     match settled {
-        Ok(Settlement::Recorded(outcome)) => Ok(answer(outcome, StatusCode::OK)),
+        Ok(Settlement::Recorded(outcome)) => Ok(answer(*outcome, StatusCode::OK)),
         Ok(Settlement::Pending | Settlement::Unknown) => {
             let order = state.commands.load_order(&ctx, id).await?;
             let outcome = crate::commands::Outcome {
@@ -134,8 +137,11 @@ async fn reconcile_payment(
             format!("M-Pesa could not be reached: {why}"),
             5,
         )),
-        Err(ReconcileError::Gateway(GatewayError::Rejected { code, message })) => Err(
-            ApiError::new(StatusCode::BAD_GATEWAY, format!("M-Pesa refused the query: {code} {message}")),
-        ),
+        Err(ReconcileError::Gateway(GatewayError::Rejected { code, message })) => {
+            Err(ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                format!("M-Pesa refused the query: {code} {message}"),
+            ))
+        }
     }
 }

@@ -57,9 +57,12 @@ async fn lines(
     let mut carts: HashMap<Uuid, (Vec<CartItemView>, String)> = HashMap::new();
     for row in rows {
         let unit_price = row.price.unwrap_or(0);
-        let entry = carts
-            .entry(row.customer_id)
-            .or_insert_with(|| (Vec::new(), row.currency.clone().unwrap_or_else(|| "KES".into())));
+        let entry = carts.entry(row.customer_id).or_insert_with(|| {
+            (
+                Vec::new(),
+                row.currency.clone().unwrap_or_else(|| "KES".into()),
+            )
+        });
         entry.0.push(CartItemView {
             product_id: row.product_id,
             name: row.name.unwrap_or_default(),
@@ -80,7 +83,13 @@ fn view(
     let (items, currency) = lines
         .remove(&customer_id)
         .unwrap_or_else(|| (Vec::new(), "KES".into()));
-    CartView::from_lines(Some(cart_id), customer_id, items, currency, Some(updated_at))
+    CartView::from_lines(
+        Some(cart_id),
+        customer_id,
+        items,
+        currency,
+        Some(updated_at),
+    )
 }
 
 /// The caller's open cart; an empty cart if there is none.

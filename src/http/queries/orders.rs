@@ -162,7 +162,10 @@ async fn list_orders(
     if let Some(status) = query.status.as_deref()
         && !STATUSES.contains(&status)
     {
-        return Err(ApiError::field("status", format!("must be one of {}", STATUSES.join(", "))));
+        return Err(ApiError::field(
+            "status",
+            format!("must be one of {}", STATUSES.join(", ")),
+        ));
     }
     let owner = (!user.sees_everything()).then_some(user.id);
     let rows: Vec<OrderRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -178,10 +181,15 @@ async fn list_orders(
     .bind(limit + 1)
     .fetch_all(&state.pool)
     .await?;
-    Ok(Json(Page::of(rows, limit, |r| Cursor {
-        at: r.created_at,
-        id: r.id,
-    }, OrderView::from)))
+    Ok(Json(Page::of(
+        rows,
+        limit,
+        |r| Cursor {
+            at: r.created_at,
+            id: r.id,
+        },
+        OrderView::from,
+    )))
 }
 
 /// One order (its owner, admins, auditors).

@@ -58,17 +58,25 @@ async fn duplicate_callbacks_confirm_once_and_unknown_ones_change_nothing() {
         app.post(&path, None, body.clone())
     );
     for reply in [&first, &second] {
-        assert_eq!(reply.ok(200), &json!({"ResultCode": 0, "ResultDesc": "Accepted"}));
+        assert_eq!(
+            reply.ok(200),
+            &json!({"ResultCode": 0, "ResultDesc": "Accepted"})
+        );
     }
     let order = order_until(&app, &token, &order_id, |o| o["status"] == "paid").await;
     assert_eq!(order["payment"]["mpesa_receipt"], "SKP4XG7T2B");
     app.post(&path, None, body).await.ok(200);
     let events = order_events(&app, &order_id).await;
-    assert_eq!(events.iter().filter(|t| *t == "PaymentConfirmed").count(), 1);
+    assert_eq!(
+        events.iter().filter(|t| *t == "PaymentConfirmed").count(),
+        1
+    );
     assert_eq!(stock(&app, product_id).await, (3, 0));
 
     let before = order_events(&app, &order_id).await;
-    let unknown = app.post(&path, None, paid("ws_CO_000000000000000000", 1200)).await;
+    let unknown = app
+        .post(&path, None, paid("ws_CO_000000000000000000", 1200))
+        .await;
     assert_eq!(unknown.ok(200)["ResultCode"], 0);
     assert_eq!(order_events(&app, &order_id).await, before);
     assert_eq!(stock(&app, product_id).await, (3, 0));
@@ -99,7 +107,11 @@ async fn malformed_callbacks_are_400_and_wrong_tokens_404() {
         "ResultDesc": "ok", "CallbackMetadata": {"Item": [{"Name": "MpesaReceiptNumber", "Value": "X"}]}}}});
     app.post(&path, None, no_amount).await.problem(400);
     let wrong = app
-        .post("/payments/mpesa/callback/not-the-token", None, paid("ws_CO_1", 1))
+        .post(
+            "/payments/mpesa/callback/not-the-token",
+            None,
+            paid("ws_CO_1", 1),
+        )
         .await;
     wrong.problem(404);
     app.stop().await;
@@ -184,7 +196,9 @@ async fn an_unreachable_phone_is_settled_by_a_query() {
             description: "DS timeout user cannot be reached".into(),
         },
     });
-    app.post(&callback_path(&app), None, unreachable).await.ok(200);
+    app.post(&callback_path(&app), None, unreachable)
+        .await
+        .ok(200);
     let path = format!("/orders/{order_id}/payment/reconcile");
     // Daraja still has no answer: nothing changes.
     let pending = app.post(&path, Some(&admin), json!({})).await;
@@ -195,6 +209,8 @@ async fn an_unreachable_phone_is_settled_by_a_query() {
     let order = order_until(&app, &token, &order_id, |o| o["status"] == "paid").await;
     assert_eq!(order["payment"]["status"], "succeeded");
     let (_, stranger) = customer(&app);
-    app.post(&path, Some(&stranger), json!({})).await.problem(403);
+    app.post(&path, Some(&stranger), json!({}))
+        .await
+        .problem(403);
     app.stop().await;
 }

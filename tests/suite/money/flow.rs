@@ -31,7 +31,11 @@ async fn ship_and_deliver(app: &TestApp, admin: &str, order_id: &str) {
         .await;
     assert_eq!(shipped.ok(200)["status"], "shipped");
     let delivered = app
-        .post(&format!("/orders/{order_id}/deliver"), Some(admin), json!({}))
+        .post(
+            &format!("/orders/{order_id}/deliver"),
+            Some(admin),
+            json!({}),
+        )
         .await;
     assert_eq!(delivered.ok(200)["status"], "delivered");
     let tracking = app
@@ -65,14 +69,26 @@ async fn cart_to_delivery_through_the_fake_daraja() {
     let phone_id = product(&app, "Phone", 149_900, 5).await;
     let case_id = product(&app, "Case", 50_000, 3).await;
 
-    app.post("/cart/items", Some(&token), json!({"product_id": phone_id, "quantity": 1}))
-        .await
-        .ok(200);
-    app.post("/cart/items", Some(&token), json!({"product_id": phone_id, "quantity": 1}))
-        .await
-        .ok(200);
+    app.post(
+        "/cart/items",
+        Some(&token),
+        json!({"product_id": phone_id, "quantity": 1}),
+    )
+    .await
+    .ok(200);
+    app.post(
+        "/cart/items",
+        Some(&token),
+        json!({"product_id": phone_id, "quantity": 1}),
+    )
+    .await
+    .ok(200);
     let added = app
-        .post("/cart/items", Some(&token), json!({"product_id": case_id, "quantity": 1}))
+        .post(
+            "/cart/items",
+            Some(&token),
+            json!({"product_id": case_id, "quantity": 1}),
+        )
         .await;
     let cart = added.ok(200);
     assert_eq!(cart["customer_id"], customer_id.to_string());
@@ -88,7 +104,11 @@ async fn cart_to_delivery_through_the_fake_daraja() {
     assert_eq!(read.body["items"].as_array().unwrap().len(), 2);
 
     let placed = app
-        .post("/checkout", Some(&token), json!({"phone": "+254 712 345 678"}))
+        .post(
+            "/checkout",
+            Some(&token),
+            json!({"phone": "+254 712 345 678"}),
+        )
         .await;
     let order = placed.ok(201).clone();
     let order_id = order["id"].as_str().unwrap().to_owned();
@@ -120,7 +140,10 @@ async fn cart_to_delivery_through_the_fake_daraja() {
     assert_eq!(push["CallBackURL"], callback_url);
     let reference = push["AccountReference"].as_str().unwrap();
     assert!(reference.len() <= 12);
-    assert_eq!(reference, account_reference(order_id.parse::<Uuid>().unwrap()));
+    assert_eq!(
+        reference,
+        account_reference(order_id.parse::<Uuid>().unwrap())
+    );
 
     assert_eq!(stock(&app, phone_id).await, (3, 0));
     assert_eq!(stock(&app, case_id).await, (2, 0));
@@ -147,7 +170,10 @@ async fn cart_to_delivery_through_the_fake_daraja() {
         "OrderShipped",
         "OrderDelivered",
     ] {
-        assert!(types.contains(&expected), "{expected} not correlated: {types:?}");
+        assert!(
+            types.contains(&expected),
+            "{expected} not correlated: {types:?}"
+        );
     }
     let accepted = events
         .iter()
@@ -182,7 +208,10 @@ async fn the_simulator_walks_the_whole_flow_and_a_declined_prompt_can_be_retried
     })
     .await;
     assert_eq!(failed["status"], "pending_payment");
-    assert_eq!(failed["payment"]["failure_reason"], "cancelled on the phone");
+    assert_eq!(
+        failed["payment"]["failure_reason"],
+        "cancelled on the phone"
+    );
     assert_eq!(stock(&app, product_id).await, (1, 1));
 
     let retry = app
@@ -197,11 +226,18 @@ async fn the_simulator_walks_the_whole_flow_and_a_declined_prompt_can_be_retried
     assert_eq!(paid["payment"]["attempts"], 2);
     assert_eq!(stock(&app, product_id).await, (0, 0));
     let again = app
-        .post(&format!("/orders/{declined_id}/payment"), Some(&token), json!({}))
+        .post(
+            &format!("/orders/{declined_id}/payment"),
+            Some(&token),
+            json!({}),
+        )
         .await;
     again.problem(409);
     let events = order_events(&app, &declined_id).await;
-    assert_eq!(events.iter().filter(|t| *t == "PaymentConfirmed").count(), 1);
+    assert_eq!(
+        events.iter().filter(|t| *t == "PaymentConfirmed").count(),
+        1
+    );
     app.stop().await;
 }
 
@@ -234,7 +270,9 @@ async fn the_order_feed_pushes_each_change() {
         .to_owned();
 
     let (_, stranger) = customer(&app);
-    let hidden = app.get(&format!("/orders/{order_id}/events"), Some(&stranger)).await;
+    let hidden = app
+        .get(&format!("/orders/{order_id}/events"), Some(&stranger))
+        .await;
     hidden.problem(404);
 
     let mut response = app

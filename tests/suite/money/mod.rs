@@ -104,7 +104,10 @@ pub async fn stock(app: &TestApp, product_id: Uuid) -> (i64, i64) {
                 on_hand -= quantity;
             }
         }
-        assert!(on_hand >= 0 && reserved >= 0 && reserved <= on_hand, "stock went negative");
+        assert!(
+            on_hand >= 0 && reserved >= 0 && reserved <= on_hand,
+            "stock went negative"
+        );
     }
     (on_hand, reserved)
 }

@@ -27,9 +27,13 @@ async fn daraja_down_leaves_the_order_payable_with_its_stock_held() {
 
     // Daraja is back: the owner asks again and pays.
     fake.set_mode(FakeMode::Callback(FakeOutcome::Success));
-    app.post(&format!("/orders/{order_id}/payment"), Some(&token), json!({}))
-        .await
-        .ok(202);
+    app.post(
+        &format!("/orders/{order_id}/payment"),
+        Some(&token),
+        json!({}),
+    )
+    .await
+    .ok(202);
     order_until(&app, &token, &order_id, |o| o["status"] == "paid").await;
     assert_eq!(stock(&app, product_id).await, (2, 0));
     app.stop().await;
@@ -49,7 +53,9 @@ async fn daraja_down_then_expiry_releases_the_reservation() {
     .await;
     assert!(expired["payment"]["failure_reason"].is_string());
     assert_eq!(stock(&app, product_id).await, (1, 0));
-    let tracking = app.get(&format!("/orders/{order_id}/tracking"), Some(&token)).await;
+    let tracking = app
+        .get(&format!("/orders/{order_id}/tracking"), Some(&token))
+        .await;
     let history = tracking.ok(200)["history"].as_array().unwrap().clone();
     assert!(history.iter().any(|s| s["status"] == "expired"));
     app.stop().await;

@@ -1,7 +1,9 @@
 //! `GET /orders/{id}/events`: a `text/event-stream` that sends the order's tracking (with the
 //! `order` beside it) at once and again after every event of its stream, once the orders read
 //! model has applied that event. It follows the log from its head when the request arrives,
-//! sends keep-alive comments, and ends when the client goes away.
+//! sends keep-alive comments, and ends when the client goes away — or after `MAX_LIFETIME`,
+//! because a graceful shutdown waits for open responses: clients reconnect (EventSource does
+//! so by itself, after the `retry` it is sent) and get the current tracking first.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -20,6 +22,8 @@ use crate::state::AppState;
 
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 const PROJECTION_WAIT: Duration = Duration::from_secs(5);
+const MAX_LIFETIME: Duration = Duration::from_secs(30);
+const RETRY: Duration = Duration::from_secs(1);
 
 /// Live tracking updates of one order.
 #[utoipa::path(get, path = "/orders/{id}/events", tag = "orders", params(("id" = Uuid, Path)),
@@ -70,8 +74,10 @@ pub(super) async fn order_events(
             }
         })
         .filter_map(std::future::ready);
-    let events = futures_util::stream::once(std::future::ready(first))
+    let deadline = tokio::time::sleep(MAX_LIFETIME);
+    let events = futures_util::stream::once(std::future::ready(first.retry(RETRY)))
         .chain(updates)
+        .take_until(deadline)
         .map(Ok);
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
 }
