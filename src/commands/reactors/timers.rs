@@ -62,7 +62,22 @@ async fn expire_due(state: &AppState) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
+/// Daraja keeps an STK push's result for a limited time: past this the reconciler stops
+/// asking (the attempt stays as it was recorded; the order has long expired).
+const GIVE_UP_AFTER: &str = "1 day";
+
 async fn reconcile_due(state: &AppState) -> Result<(), sqlx::Error> {
+    let abandoned = sqlx::query(
+        "UPDATE mpesa_requests SET settled_at = now() \
+         WHERE settled_at IS NULL AND accepted_at < now() - $1::interval",
+    )
+    .bind(GIVE_UP_AFTER)
+    .execute(&state.pool)
+    .await?
+    .rows_affected();
+    if abandoned > 0 {
+        tracing::warn!(abandoned, "STK pushes never settled; the reconciler stops asking");
+    }
     let due: Vec<(String, Uuid)> = sqlx::query_as(
         "SELECT checkout_request_id, order_id FROM mpesa_requests \
          WHERE settled_at IS NULL AND next_query_at <= now() ORDER BY next_query_at LIMIT $1",
