@@ -76,7 +76,10 @@ async fn reconcile_due(state: &AppState) -> Result<(), sqlx::Error> {
     .await?
     .rows_affected();
     if abandoned > 0 {
-        tracing::warn!(abandoned, "STK pushes never settled; the reconciler stops asking");
+        tracing::warn!(
+            abandoned,
+            "STK pushes never settled; the reconciler stops asking"
+        );
     }
     let due: Vec<(String, Uuid)> = sqlx::query_as(
         "SELECT checkout_request_id, order_id FROM mpesa_requests \

@@ -78,6 +78,7 @@ async fn receive_mpesa_callback(
     if inserted == 0 {
         tracing::info!(checkout_request_id = %id, "duplicate M-Pesa callback");
     }
+    state.metrics.payment("callback_received");
     match state.commands.settle_callback(&id).await {
         Ok(Settlement::Unknown) if inserted == 1 => {
             tracing::info!(checkout_request_id = %id, "M-Pesa callback for no recorded push (yet); kept in the inbox");

@@ -140,7 +140,7 @@ async fn a_wrong_amount_is_recorded_and_flagged_not_accepted() {
 
 #[tokio::test]
 async fn a_success_after_expiry_resells_when_stock_allows() {
-    let (app, fake) = quiet_fake(|c| c.reservation_ttl = std::time::Duration::from_secs(2)).await;
+    let (app, fake) = quiet_fake(|c| c.reservation_ttl = std::time::Duration::from_secs(3)).await;
     let (_, token) = customer(&app);
     let product_id = product(&app, "Fan", 400_000, 1).await;
     let (order_id, checkout_id) = waiting_order(&app, &token, product_id).await;
@@ -160,7 +160,7 @@ async fn a_success_after_expiry_resells_when_stock_allows() {
 
 #[tokio::test]
 async fn a_success_after_expiry_without_stock_is_flagged_for_refund() {
-    let (app, fake) = quiet_fake(|c| c.reservation_ttl = std::time::Duration::from_secs(2)).await;
+    let (app, fake) = quiet_fake(|c| c.reservation_ttl = std::time::Duration::from_secs(3)).await;
     let (_, token) = customer(&app);
     let product_id = product(&app, "Heater", 500_000, 1).await;
     let (order_id, checkout_id) = waiting_order(&app, &token, product_id).await;

@@ -64,7 +64,7 @@ async fn daraja_down_then_expiry_releases_the_reservation() {
 #[tokio::test]
 async fn orders_in_flight_survive_a_restart() {
     let (mut app, fake) = with_fake(|c| {
-        c.reservation_ttl = Duration::from_secs(4);
+        c.reservation_ttl = Duration::from_secs(6);
         c.reconcile_after = Duration::from_secs(1);
     })
     .await;
