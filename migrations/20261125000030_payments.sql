@@ -23,3 +23,7 @@ CREATE TABLE mpesa_callbacks (
     processed_at timestamptz
 );
 CREATE INDEX mpesa_callbacks_pending_idx ON mpesa_callbacks (received_at) WHERE processed_at IS NULL;
+
+-- The expiry reactor's candidates: pending orders by deadline (rebuilds keep it: LIKE
+-- INCLUDING ALL).
+CREATE INDEX orders_pending_expiry_idx ON orders (expires_at) WHERE status = 'pending_payment';
