@@ -5,8 +5,11 @@
 pub mod accounts;
 mod cache;
 pub mod catalog;
+pub mod cart;
 mod context;
 mod error;
+pub mod orders;
+pub mod payments;
 pub mod reactors;
 pub mod stock;
 mod unit;
@@ -66,14 +69,30 @@ impl Commands {
 
     /// Runs `decide` in a unit of work and appends what it decided in one transaction.
     /// `lock` names the streams whose commands must queue behind each other in this process
-    /// (every stream the command appends to, as far as it knows them up front).
-    ///
-    ///
-    /// `decide` is a closure returning a boxed future (`decision(move |uow| Box::pin(async
-    /// move { … }))`) and may run more than once (after a conflict). An `async |uow|` closure
-    /// would read better, but rustc cannot yet prove its future `Send` for every lifetime of
-    /// the borrowed unit of work (rust-lang/rust#110338), which axum handlers need.
-    pub async fn run<T, F>(
+    /// (every stream the command appends to, as far as it knows them up front). `decide` may
+    /// run more than once (after a version conflict), so it must own what it captures.
+    pub async fn run<T>(
+        &self,
+        ctx: &CommandContext,
+        lock: &[StreamId],
+        mut decide: impl AsyncFnMut(&mut UnitOfWork<'_>) -> Result<T, CommandError>,
+    ) -> Result<Outcome<T>, CommandError> {
+        let _guards = self.lock(lock).await;
+        for attempt in 1.. {
+            let mut unit = UnitOfWork::new(&self.store, &self.cache, ctx);
+            let value = decide(&mut unit).await?;
+            if let Some(outcome) = self.settle(unit, value, attempt).await? {
+                return Ok(outcome);
+            }
+        }
+        unreachable!("the attempts are bounded by settle")
+    }
+
+    /// As [`Commands::run`], for a decision that returns a boxed future
+    /// (`decision(move |uow| Box::pin(async move { … }))`): where an async closure borrows
+    /// from its captures, rustc cannot yet prove its future `Send` for every lifetime of the
+    /// unit of work (rust-lang/rust#110338), and axum handlers need that.
+    pub async fn run_boxed<T, F>(
         &self,
         ctx: &CommandContext,
         lock: &[StreamId],
@@ -82,27 +101,44 @@ impl Commands {
     where
         F: for<'u, 'w> FnMut(&'u mut UnitOfWork<'w>) -> Decision<'u, T>,
     {
-        let names: Vec<String> = lock.iter().map(|s| s.as_str().to_owned()).collect();
-        let _guards = self.cache.lock_streams(&names).await;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
+        let _guards = self.lock(lock).await;
+        for attempt in 1.. {
             let mut unit = UnitOfWork::new(&self.store, &self.cache, ctx);
             let value = decide(&mut unit).await?;
-            match unit.commit().await {
-                Ok(committed) => {
-                    self.after_commit(&committed.snapshots).await;
-                    return Ok(Outcome {
-                        value,
-                        position: committed.position,
-                        event_ids: committed.event_ids,
-                    });
-                }
-                Err(CommandError::Conflict(stream)) if attempt < MAX_ATTEMPTS => {
-                    tracing::debug!(%stream, attempt, "version conflict; deciding again");
-                }
-                Err(error) => return Err(error),
+            if let Some(outcome) = self.settle(unit, value, attempt).await? {
+                return Ok(outcome);
             }
+        }
+        unreachable!("the attempts are bounded by settle")
+    }
+
+    async fn lock(&self, lock: &[StreamId]) -> Vec<tokio::sync::OwnedMutexGuard<()>> {
+        let names: Vec<String> = lock.iter().map(|s| s.as_str().to_owned()).collect();
+        self.cache.lock_streams(&names).await
+    }
+
+    /// Commits a decided unit: the outcome, `None` to decide again after a version conflict,
+    /// or the conflict once the attempts are spent.
+    async fn settle<T>(
+        &self,
+        unit: UnitOfWork<'_>,
+        value: T,
+        attempt: usize,
+    ) -> Result<Option<Outcome<T>>, CommandError> {
+        match unit.commit().await {
+            Ok(committed) => {
+                self.after_commit(&committed.snapshots).await;
+                Ok(Some(Outcome {
+                    value,
+                    position: committed.position,
+                    event_ids: committed.event_ids,
+                }))
+            }
+            Err(CommandError::Conflict(stream)) if attempt < MAX_ATTEMPTS => {
+                tracing::debug!(%stream, attempt, "version conflict; deciding again");
+                Ok(None)
+            }
+            Err(error) => Err(error),
         }
     }
 

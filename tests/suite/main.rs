@@ -7,6 +7,7 @@ mod accounts;
 mod catalog;
 mod http_basics;
 mod http_errors;
+mod money;
 mod projections;
 mod quickstart;
 mod stock;

@@ -169,7 +169,7 @@ async fn change(
 ) -> Result<Outcome<Account>, AccountError> {
     let stream = StreamId::customer(id);
     let outcome = commands
-        .run(ctx, &[stream.clone()], decision(move |uow| {
+        .run_boxed(ctx, &[stream.clone()], decision(move |uow| {
             for write in side_writes() {
                 uow.also(write);
             }

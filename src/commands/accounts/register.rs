@@ -111,7 +111,7 @@ async fn create(
     };
     let now = ctx.now;
     Ok(commands
-        .run(ctx, &[stream.clone()], decision(move |uow| {
+        .run_boxed(ctx, &[stream.clone()], decision(move |uow| {
             uow.also(
                 SideWrite::new(
                     "INSERT INTO account_emails (email_lower, customer_id) VALUES ($1, $2)",

@@ -145,7 +145,7 @@ async fn open_account(
     let stream = StreamId::customer(id);
     let now = ctx.now;
     let outcome = commands
-        .run(ctx, &[stream.clone()], decision(move |uow| {
+        .run_boxed(ctx, &[stream.clone()], decision(move |uow| {
             if let Some(refresh) = refresh {
                 uow.also(refresh.row(id, now));
             }

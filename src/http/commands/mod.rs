@@ -3,6 +3,9 @@
 mod accounts;
 mod catalog;
 mod stock;
+mod cart;
+mod orders;
+mod payments;
 
 use utoipa_axum::router::OpenApiRouter;
 
@@ -13,4 +16,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(accounts::router())
         .merge(catalog::router())
         .merge(stock::router())
+        .merge(cart::router())
+        .merge(orders::router())
+        .merge(payments::router())
 }

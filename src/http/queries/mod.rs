@@ -4,6 +4,8 @@ pub(crate) mod accounts;
 mod catalog;
 mod images;
 mod stock;
+mod cart;
+mod orders;
 
 use utoipa_axum::router::OpenApiRouter;
 
@@ -15,4 +17,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(catalog::router())
         .merge(images::router())
         .merge(stock::router())
+        .merge(cart::router())
+        .merge(orders::router())
 }

@@ -57,7 +57,7 @@ async fn reserve(app: &TestApp, product_id: Uuid, quantity: i64) {
     };
     app.state
         .commands
-        .run(&ctx, std::slice::from_ref(&stream), |uow| {
+        .run_boxed(&ctx, std::slice::from_ref(&stream), |uow| {
             let (stream, cmd) = (stream.clone(), cmd.clone());
             Box::pin(async move {
                 let (state, _) = uow.load::<Stock>(&stream).await?;

@@ -79,7 +79,24 @@ impl TestApp {
         let gateway = gateway.unwrap_or_else(|| {
             Arc::new(Simulator::new(Duration::from_millis(20)).expect("simulator"))
         });
-        let app = Application::build_with(config, db.pool.clone(), Some(gateway))
+        let (base, state, stop, server) = Self::serve(config, &db.pool, gateway).await;
+        Self {
+            base,
+            client: reqwest::Client::new(),
+            state,
+            db: Some(db),
+            stop: Some(stop),
+            server: Some(server),
+        }
+    }
+
+    /// Builds and serves an Application on `pool`.
+    async fn serve(
+        config: Config,
+        pool: &sqlx::PgPool,
+        gateway: Arc<dyn MpesaGateway>,
+    ) -> (String, AppState, oneshot::Sender<()>, JoinHandle<()>) {
+        let app = Application::build_with(config, pool.clone(), Some(gateway))
             .await
             .expect("the application builds");
         let base = format!("http://{}", app.local_addr());
@@ -92,14 +109,36 @@ impl TestApp {
             .await
             .expect("the server runs");
         });
-        Self {
-            base,
-            client: reqwest::Client::new(),
-            state,
-            db: Some(db),
-            stop: Some(stop_tx),
-            server: Some(server),
+        (base, state, stop_tx, server)
+    }
+
+    /// Stops the server gracefully, keeps its database, and starts a new Application on it
+    /// with the same configuration and payment gateway (on a new port). The pool is replaced
+    /// so that no session-level lock of the old server outlives it.
+    pub async fn restart(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
         }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+        let db = self.db.as_mut().expect("running");
+        let options = db.pool.connect_options().as_ref().clone();
+        db.pool.close().await;
+        db.pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(6)
+            .connect_with(options)
+            .await
+            .expect("the database answers again");
+        let (config, gateway) = (
+            self.state.config.as_ref().clone(),
+            self.state.gateway.clone(),
+        );
+        let (base, state, stop, server) = Self::serve(config, &db.pool, gateway).await;
+        self.base = base;
+        self.state = state;
+        self.stop = Some(stop);
+        self.server = Some(server);
     }
 
     pub fn url(&self, path: &str) -> String {

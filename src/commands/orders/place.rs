@@ -1,0 +1,182 @@
+//! Placing an order: prices captured from the product aggregates, every line reserved in the
+//! same multi-stream append as `OrderPlaced` + `PaymentRequested` (and `CartCheckedOut` for a
+//! checkout), all or nothing. Short stock names every short line.
+
+use std::collections::BTreeSet;
+
+use serde_json::json;
+use tillroll_events::{Currency, StreamId};
+use uuid::Uuid;
+
+use super::{CommandContext, CommandError, Commands, Outcome, Rejection, UnitOfWork};
+use crate::commands::cart::field;
+use crate::domain::Aggregate;
+use crate::domain::cart::{self, Cart, CartError};
+use crate::domain::order::{self, NewOrderLine, Order, OrderError};
+use crate::domain::phone::Msisdn;
+use crate::domain::product::Product;
+use crate::domain::stock::{Stock, StockError};
+
+/// A line as the client sends it: no price.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewItem {
+    pub product_id: Uuid,
+    pub quantity: i64,
+}
+
+/// Decides and appends the order and its reservations in `uow`; returns the placed order.
+async fn place_in(
+    uow: &mut UnitOfWork<'_>,
+    order_id: Uuid,
+    attempt_id: Uuid,
+    customer_id: Uuid,
+    items: &[NewItem],
+    phone: &Msisdn,
+    ttl: std::time::Duration,
+) -> Result<Order, CommandError> {
+    let mut lines = Vec::with_capacity(items.len());
+    let mut currency: Option<Currency> = None;
+    for item in items {
+        let (product, _) = uow
+            .load::<Product>(&StreamId::product(item.product_id))
+            .await?;
+        if !product.exists || product.withdrawn {
+            return Err(
+                Rejection::not_found(format!("product {} not found", item.product_id)).into(),
+            );
+        }
+        match &currency {
+            Some(c) if *c != product.currency => {
+                let why = "the items are priced in different currencies".to_owned();
+                return Err(OrderError::NotPayableByMpesa(why).into());
+            }
+            _ => currency = Some(product.currency.clone()),
+        }
+        lines.push(NewOrderLine {
+            product_id: item.product_id,
+            name: product.name.clone(),
+            unit_price: product.price,
+            quantity: item.quantity,
+        });
+    }
+    let stream = StreamId::order(order_id);
+    let (before, _) = uow.load::<Order>(&stream).await?;
+    let ttl =
+        chrono::TimeDelta::from_std(ttl).map_err(|_| CommandError::from(OrderError::Overflow))?;
+    let events = order::place(
+        &before,
+        &order::PlaceOrder {
+            order_id,
+            customer_id,
+            lines,
+            currency: currency.unwrap_or_default(),
+            phone: phone.clone(),
+            attempt_id,
+            now: uow.context().now,
+            ttl,
+        },
+    )?;
+    let mut short = Vec::new();
+    for effect in order::stock_effects(&before, &events) {
+        let (stock, _) = uow
+            .load::<Stock>(&StreamId::stock(effect.product_id))
+            .await?;
+        match effect.decide(&stock) {
+            Ok(_) => {}
+            Err(StockError::Insufficient {
+                product_id,
+                requested,
+                available,
+            }) => short.push(json!({
+                "product_id": product_id, "requested": requested, "available": available
+            })),
+            Err(other) => return Err(super::stock_rejection(other)),
+        }
+    }
+    if !short.is_empty() {
+        let message = format!("not enough stock for {} of the lines", short.len());
+        return Err(Rejection::conflict(message)
+            .with_detail(json!({ "short_lines": short }))
+            .into());
+    }
+    let mut after = before.clone();
+    events.iter().for_each(|e| after.evolve(e));
+    super::append_with_effects(uow, &before, events).await?;
+    Ok(after)
+}
+
+fn stock_locks(order_id: Uuid, products: impl IntoIterator<Item = Uuid>) -> Vec<StreamId> {
+    let products: BTreeSet<Uuid> = products.into_iter().collect();
+    let mut locks = vec![StreamId::order(order_id)];
+    locks.extend(products.into_iter().map(StreamId::stock));
+    locks
+}
+
+impl Commands {
+    /// POST /orders: the given items, no cart involved.
+    pub async fn place_order(
+        &self,
+        ctx: &CommandContext,
+        customer_id: Uuid,
+        items: &[NewItem],
+        phone: &str,
+        ttl: std::time::Duration,
+    ) -> Result<Outcome<Order>, CommandError> {
+        let phone = Msisdn::parse(phone).map_err(field)?;
+        let (order_id, attempt_id) = (Uuid::now_v7(), Uuid::now_v7());
+        let ctx = ctx.clone().correlated(order_id);
+        let locks = stock_locks(order_id, items.iter().map(|i| i.product_id));
+        let items = items.to_vec();
+        self.run(&ctx, &locks, async move |uow| {
+            place_in(uow, order_id, attempt_id, customer_id, &items, &phone, ttl).await
+        })
+        .await
+    }
+
+    /// POST /checkout: the customer's cart becomes the order and is closed.
+    pub async fn check_out(
+        &self,
+        ctx: &CommandContext,
+        customer_id: Uuid,
+        phone: &str,
+        ttl: std::time::Duration,
+    ) -> Result<Outcome<Order>, CommandError> {
+        let phone = Msisdn::parse(phone).map_err(field)?;
+        let (order_id, attempt_id) = (Uuid::now_v7(), Uuid::now_v7());
+        let ctx = ctx.clone().correlated(order_id);
+        let cart_stream = StreamId::cart(customer_id);
+        let lock = [cart_stream.clone()];
+        let stream = cart_stream.clone();
+        let current = self
+            .run(&ctx, &lock, async move |uow| {
+                Ok(uow.load::<Cart>(&stream).await?.0)
+            })
+            .await?
+            .value;
+        let mut locks = vec![cart_stream.clone()];
+        locks.extend(stock_locks(
+            order_id,
+            current.lines.iter().map(|l| l.product_id),
+        ));
+        self.run(&ctx, &locks, async move |uow| {
+            let (cart, _) = uow.load::<Cart>(&cart_stream).await?;
+            let closed = cart::check_out(&cart, &cart::CheckOut { order_id })?;
+            let items: Vec<NewItem> = cart
+                .lines
+                .iter()
+                .map(|l| NewItem {
+                    product_id: l.product_id,
+                    quantity: l.quantity,
+                })
+                .collect();
+            if items.is_empty() {
+                return Err(CartError::EmptyCart.into());
+            }
+            let placed =
+                place_in(uow, order_id, attempt_id, customer_id, &items, &phone, ttl).await?;
+            uow.append::<Cart>(&cart_stream, closed);
+            Ok(placed)
+        })
+        .await
+    }
+}

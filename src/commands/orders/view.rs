@@ -1,0 +1,91 @@
+//! API.md's `order`, built from the order aggregate (command answers) or from the orders read
+//! model (queries), so both answer the same shape.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::domain::order::Order;
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct OrderView {
+    pub id: Uuid,
+    pub customer_id: Uuid,
+    /// `pending_payment | paid | shipped | delivered | cancelled | expired`
+    pub status: String,
+    pub items: Vec<OrderItemView>,
+    pub total: i64,
+    pub currency: String,
+    pub phone: String,
+    pub payment: PaymentView,
+    pub refund_due: bool,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub created_at: Option<DateTime<Utc>>,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct OrderItemView {
+    pub product_id: Uuid,
+    pub name: String,
+    pub unit_price: i64,
+    pub quantity: i64,
+    pub line_total: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PaymentView {
+    /// `not_started | requested | failed | succeeded`
+    pub status: String,
+    pub attempts: i64,
+    pub checkout_request_id: Option<String>,
+    pub mpesa_receipt: Option<String>,
+    pub paid_amount: Option<i64>,
+    pub paid_at: Option<DateTime<Utc>>,
+    pub failure_reason: Option<String>,
+}
+
+fn snake<T: Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+impl From<&Order> for OrderView {
+    fn from(order: &Order) -> Self {
+        let payment = &order.payment;
+        Self {
+            id: order.order_id,
+            customer_id: order.customer_id,
+            status: order.status.as_str().to_owned(),
+            items: order
+                .lines
+                .iter()
+                .map(|l| OrderItemView {
+                    product_id: l.product_id,
+                    name: l.name.clone(),
+                    unit_price: l.unit_price,
+                    quantity: l.quantity,
+                    line_total: l.line_total,
+                })
+                .collect(),
+            total: order.total,
+            currency: order.currency.as_str().to_owned(),
+            phone: order.phone.clone(),
+            payment: PaymentView {
+                status: snake(&payment.status),
+                attempts: i64::try_from(payment.attempts).unwrap_or(i64::MAX),
+                checkout_request_id: payment.checkout_request_id.clone(),
+                mpesa_receipt: payment.mpesa_receipt.clone(),
+                paid_amount: payment.paid_amount,
+                paid_at: payment.paid_at,
+                failure_reason: payment.failure_reason.clone(),
+            },
+            refund_due: order.refund_due,
+            expires_at: order.expires_at,
+            created_at: order.created_at,
+            updated_at: order.updated_at,
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! Cart queries, from the carts read model: the caller's cart (an empty one if none) and, for
+//! admins, every open cart, most recently changed first.
+
+use std::collections::HashMap;
+
+use axum::extract::State;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use super::orders::page::{self, Cursor, Page};
+use crate::auth::Role;
+use crate::commands::cart::{CartItemView, CartView};
+use crate::domain::money;
+use crate::http::auth::User;
+use crate::http::error::{ApiError, Problem};
+use crate::http::extract::{Json, Query};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_cart))
+        .routes(routes!(list_carts))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct CartListQuery {
+    /// 1 to 100, default 20.
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct LineRow {
+    customer_id: Uuid,
+    product_id: Uuid,
+    name: Option<String>,
+    price: Option<i64>,
+    currency: Option<String>,
+    quantity: i64,
+}
+
+/// The lines of these customers' carts, priced from the carts projector's catalog copy.
+async fn lines(
+    state: &AppState,
+    customers: &[Uuid],
+) -> Result<HashMap<Uuid, (Vec<CartItemView>, String)>, ApiError> {
+    let rows: Vec<LineRow> = sqlx::query_as(
+        "SELECT i.customer_id, i.product_id, p.name, p.price, p.currency, i.quantity \
+         FROM cart_items i LEFT JOIN cart_products p USING (product_id) \
+         WHERE i.customer_id = ANY($1) ORDER BY i.customer_id, i.line_no",
+    )
+    .bind(customers)
+    .fetch_all(&state.pool)
+    .await?;
+    let mut carts: HashMap<Uuid, (Vec<CartItemView>, String)> = HashMap::new();
+    for row in rows {
+        let unit_price = row.price.unwrap_or(0);
+        let entry = carts.entry(row.customer_id).or_insert_with(|| {
+            (
+                Vec::new(),
+                row.currency.clone().unwrap_or_else(|| "KES".into()),
+            )
+        });
+        entry.0.push(CartItemView {
+            product_id: row.product_id,
+            name: row.name.unwrap_or_default(),
+            unit_price,
+            quantity: row.quantity,
+            line_total: money::line_total(unit_price, row.quantity).unwrap_or(i64::MAX),
+        });
+    }
+    Ok(carts)
+}
+
+fn view(
+    customer_id: Uuid,
+    cart_id: Uuid,
+    updated_at: DateTime<Utc>,
+    lines: &mut HashMap<Uuid, (Vec<CartItemView>, String)>,
+) -> CartView {
+    let (items, currency) = lines
+        .remove(&customer_id)
+        .unwrap_or_else(|| (Vec::new(), "KES".into()));
+    CartView::from_lines(
+        Some(cart_id),
+        customer_id,
+        items,
+        currency,
+        Some(updated_at),
+    )
+}
+
+/// The caller's open cart; an empty cart if there is none.
+#[utoipa::path(get, path = "/cart", tag = "cart", security(("bearer" = [])),
+    responses((status = 200, body = CartView), (status = 401, body = Problem)))]
+async fn get_cart(State(state): State<AppState>, user: User) -> Result<Json<CartView>, ApiError> {
+    let cart: Option<(Uuid, DateTime<Utc>)> =
+        sqlx::query_as("SELECT cart_id, updated_at FROM carts WHERE customer_id = $1")
+            .bind(user.id)
+            .fetch_optional(&state.pool)
+            .await?;
+    let Some((cart_id, updated_at)) = cart else {
+        return Ok(Json(CartView::empty(user.id)));
+    };
+    let mut lines = lines(&state, &[user.id]).await?;
+    Ok(Json(view(user.id, cart_id, updated_at, &mut lines)))
+}
+
+/// Every open cart, most recently changed first (admin).
+#[utoipa::path(get, path = "/carts", tag = "cart", params(CartListQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = Page<CartView>), (status = 400, body = Problem),
+        (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn list_carts(
+    State(state): State<AppState>,
+    user: User,
+    Query(query): Query<CartListQuery>,
+) -> Result<Json<Page<CartView>>, ApiError> {
+    user.require(&[Role::Admin])?;
+    let limit = page::limit(query.limit)?;
+    let after = query.cursor.as_deref().map(Cursor::decode).transpose()?;
+    let rows: Vec<(Uuid, Uuid, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT customer_id, cart_id, updated_at FROM carts \
+         WHERE ($1::timestamptz IS NULL OR (updated_at, customer_id) < ($1, $2)) \
+         ORDER BY updated_at DESC, customer_id DESC LIMIT $3",
+    )
+    .bind(after.as_ref().map(|c| c.at))
+    .bind(after.as_ref().map(|c| c.id))
+    .bind(limit + 1)
+    .fetch_all(&state.pool)
+    .await?;
+    let customers: Vec<Uuid> = rows.iter().map(|r| r.0).collect();
+    let mut lines = lines(&state, &customers).await?;
+    let page = Page::of(
+        rows,
+        limit,
+        |r| Cursor { at: r.2, id: r.0 },
+        |(customer_id, cart_id, at)| view(customer_id, cart_id, at, &mut lines),
+    );
+    Ok(Json(page))
+}

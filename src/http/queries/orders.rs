@@ -1,0 +1,220 @@
+//! Order queries, from the orders read model only: the list (own orders, or all for admins and
+//! auditors), one order, its tracking history, and a live feed of its changes (`events`).
+//! Someone else's order is a 404.
+
+mod events;
+pub(super) mod page;
+
+use axum::extract::State;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use crate::commands::orders::{OrderItemView, OrderView, PaymentView};
+use crate::http::auth::User;
+use crate::http::error::{ApiError, Problem};
+use crate::http::extract::{Json, Path, Query};
+use crate::state::AppState;
+use page::{Cursor, Page};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_orders))
+        .routes(routes!(get_order))
+        .routes(routes!(get_order_tracking))
+        .routes(routes!(events::order_events))
+}
+
+const STATUSES: [&str; 6] = [
+    "pending_payment",
+    "paid",
+    "shipped",
+    "delivered",
+    "cancelled",
+    "expired",
+];
+
+const COLUMNS: &str = "id, customer_id, status, items, total, currency, phone, payment_status, \
+     payment_attempts, checkout_request_id, mpesa_receipt, paid_amount, paid_at, failure_reason, \
+     refund_due, expires_at, created_at, updated_at";
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct OrderRow {
+    id: Uuid,
+    customer_id: Uuid,
+    status: String,
+    items: sqlx::types::Json<Vec<OrderItemView>>,
+    total: i64,
+    currency: String,
+    phone: String,
+    payment_status: String,
+    payment_attempts: i32,
+    checkout_request_id: Option<String>,
+    mpesa_receipt: Option<String>,
+    paid_amount: Option<i64>,
+    paid_at: Option<DateTime<Utc>>,
+    failure_reason: Option<String>,
+    refund_due: bool,
+    expires_at: DateTime<Utc>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<OrderRow> for OrderView {
+    fn from(r: OrderRow) -> Self {
+        Self {
+            id: r.id,
+            customer_id: r.customer_id,
+            status: r.status,
+            items: r.items.0,
+            total: r.total,
+            currency: r.currency,
+            phone: r.phone,
+            payment: PaymentView {
+                status: r.payment_status,
+                attempts: i64::from(r.payment_attempts),
+                checkout_request_id: r.checkout_request_id,
+                mpesa_receipt: r.mpesa_receipt,
+                paid_amount: r.paid_amount,
+                paid_at: r.paid_at,
+                failure_reason: r.failure_reason,
+            },
+            refund_due: r.refund_due,
+            expires_at: Some(r.expires_at),
+            created_at: Some(r.created_at),
+            updated_at: Some(r.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Tracking {
+    pub order_id: Uuid,
+    pub status: String,
+    pub history: Vec<TrackingStep>,
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct TrackingStep {
+    pub status: String,
+    pub at: DateTime<Utc>,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct OrderListQuery {
+    /// `pending_payment | paid | shipped | delivered | cancelled | expired`
+    status: Option<String>,
+    /// 1 to 100, default 20.
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+/// The order if `user` may see it; anyone else's is not found.
+pub(crate) async fn visible_order(
+    state: &AppState,
+    user: &User,
+    id: Uuid,
+) -> Result<OrderView, ApiError> {
+    let row: Option<OrderRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM orders WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(&state.pool)
+    .await?;
+    match row {
+        Some(row) if user.sees_everything() || row.customer_id == user.id => Ok(row.into()),
+        _ => Err(ApiError::not_found("order not found")),
+    }
+}
+
+pub(crate) async fn tracking(
+    state: &AppState,
+    order_id: Uuid,
+    status: String,
+) -> Result<Tracking, ApiError> {
+    let history: Vec<TrackingStep> = sqlx::query_as(
+        "SELECT status, at, note FROM order_tracking WHERE order_id = $1 ORDER BY seq",
+    )
+    .bind(order_id)
+    .fetch_all(&state.pool)
+    .await?;
+    Ok(Tracking {
+        order_id,
+        status,
+        history,
+    })
+}
+
+/// The caller's orders (all orders for admins and auditors), newest first.
+#[utoipa::path(get, path = "/orders", tag = "orders", params(OrderListQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = Page<OrderView>), (status = 400, body = Problem),
+        (status = 401, body = Problem)))]
+async fn list_orders(
+    State(state): State<AppState>,
+    user: User,
+    Query(query): Query<OrderListQuery>,
+) -> Result<Json<Page<OrderView>>, ApiError> {
+    let limit = page::limit(query.limit)?;
+    let after = query.cursor.as_deref().map(Cursor::decode).transpose()?;
+    if let Some(status) = query.status.as_deref()
+        && !STATUSES.contains(&status)
+    {
+        return Err(ApiError::field(
+            "status",
+            format!("must be one of {}", STATUSES.join(", ")),
+        ));
+    }
+    let owner = (!user.sees_everything()).then_some(user.id);
+    let rows: Vec<OrderRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM orders \
+         WHERE ($1::uuid IS NULL OR customer_id = $1) AND ($2::text IS NULL OR status = $2) \
+           AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4)) \
+         ORDER BY created_at DESC, id DESC LIMIT $5"
+    )))
+    .bind(owner)
+    .bind(query.status)
+    .bind(after.as_ref().map(|c| c.at))
+    .bind(after.as_ref().map(|c| c.id))
+    .bind(limit + 1)
+    .fetch_all(&state.pool)
+    .await?;
+    Ok(Json(Page::of(
+        rows,
+        limit,
+        |r| Cursor {
+            at: r.created_at,
+            id: r.id,
+        },
+        OrderView::from,
+    )))
+}
+
+/// One order (its owner, admins, auditors).
+#[utoipa::path(get, path = "/orders/{id}", tag = "orders", params(("id" = Uuid, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = OrderView), (status = 401, body = Problem),
+        (status = 404, body = Problem)))]
+async fn get_order(
+    State(state): State<AppState>,
+    user: User,
+    Path(id): Path<Uuid>,
+) -> Result<Json<OrderView>, ApiError> {
+    Ok(Json(visible_order(&state, &user, id).await?))
+}
+
+/// The order's status history.
+#[utoipa::path(get, path = "/orders/{id}/tracking", tag = "orders", params(("id" = Uuid, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = Tracking), (status = 401, body = Problem),
+        (status = 404, body = Problem)))]
+async fn get_order_tracking(
+    State(state): State<AppState>,
+    user: User,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Tracking>, ApiError> {
+    let order = visible_order(&state, &user, id).await?;
+    Ok(Json(tracking(&state, id, order.status).await?))
+}

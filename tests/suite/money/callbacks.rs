@@ -1,0 +1,216 @@
+//! Daraja's callback: duplicates, unknown ids, wrong amounts, late successes (with and without
+//! stock), malformed bodies and wrong tokens.
+
+use serde_json::{Value, json};
+use tillroll::payments::fake::{FakeDaraja, FakeMode, FakeOutcome};
+use tillroll::payments::{CallbackOutcome, CallbackResult, build_callback};
+use uuid::Uuid;
+
+use super::{PHONE, customer, order_events, order_until, product, stock, with_fake};
+use crate::support::TestApp;
+
+fn callback_path(app: &TestApp) -> String {
+    format!("/payments/mpesa/callback/{}", app.state.callback_token)
+}
+
+fn paid(checkout_request_id: &str, shillings: i64) -> Value {
+    build_callback(&CallbackResult {
+        merchant_request_id: "29115-34620561-1".into(),
+        checkout_request_id: checkout_request_id.into(),
+        outcome: CallbackOutcome::Paid {
+            amount_shillings: shillings,
+            receipt: "SKP4XG7T2B".into(),
+            transaction_date: Some(chrono::Utc::now()),
+            phone: Some("254712345678".into()),
+        },
+    })
+}
+
+/// An order whose STK push the fake accepted but did not answer; its CheckoutRequestID.
+async fn waiting_order(app: &TestApp, token: &str, product_id: Uuid) -> (String, String) {
+    let order = super::checkout_one(app, token, product_id, PHONE).await;
+    let order_id = order["id"].as_str().unwrap().to_owned();
+    let accepted = order_until(app, token, &order_id, |o| {
+        o["payment"]["checkout_request_id"].is_string()
+    })
+    .await;
+    let id = accepted["payment"]["checkout_request_id"].as_str().unwrap();
+    (order_id, id.to_owned())
+}
+
+async fn quiet_fake(configure: impl FnOnce(&mut tillroll::Config)) -> (TestApp, FakeDaraja) {
+    let (app, fake) = with_fake(configure).await;
+    fake.set_mode(FakeMode::NoCallback);
+    (app, fake)
+}
+
+#[tokio::test]
+async fn duplicate_callbacks_confirm_once_and_unknown_ones_change_nothing() {
+    let (app, _fake) = quiet_fake(|_| {}).await;
+    let (_, token) = customer(&app);
+    let product_id = product(&app, "Radio", 120_000, 4).await;
+    let (order_id, checkout_id) = waiting_order(&app, &token, product_id).await;
+
+    let body = paid(&checkout_id, 1200);
+    let path = callback_path(&app);
+    let (first, second) = tokio::join!(
+        app.post(&path, None, body.clone()),
+        app.post(&path, None, body.clone())
+    );
+    for reply in [&first, &second] {
+        assert_eq!(
+            reply.ok(200),
+            &json!({"ResultCode": 0, "ResultDesc": "Accepted"})
+        );
+    }
+    let order = order_until(&app, &token, &order_id, |o| o["status"] == "paid").await;
+    assert_eq!(order["payment"]["mpesa_receipt"], "SKP4XG7T2B");
+    app.post(&path, None, body).await.ok(200);
+    let events = order_events(&app, &order_id).await;
+    assert_eq!(
+        events.iter().filter(|t| *t == "PaymentConfirmed").count(),
+        1
+    );
+    assert_eq!(stock(&app, product_id).await, (3, 0));
+
+    let before = order_events(&app, &order_id).await;
+    let unknown = app
+        .post(&path, None, paid("ws_CO_000000000000000000", 1200))
+        .await;
+    assert_eq!(unknown.ok(200)["ResultCode"], 0);
+    assert_eq!(order_events(&app, &order_id).await, before);
+    assert_eq!(stock(&app, product_id).await, (3, 0));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn malformed_callbacks_are_400_and_wrong_tokens_404() {
+    let app = TestApp::spawn().await;
+    let path = callback_path(&app);
+    let missing = json!({"Body": {"stkCallback": {"MerchantRequestID": "1", "ResultCode": 0}}});
+    let reply = app.post(&path, None, missing).await;
+    assert_eq!(
+        reply.problem(400)["errors"][0]["field"],
+        "Body.stkCallback.CheckoutRequestID"
+    );
+    let not_json = app
+        .client
+        .post(app.url(&path))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    TestApp::read(not_json).await.problem(400);
+    let no_amount = json!({"Body": {"stkCallback": {
+        "MerchantRequestID": "1", "CheckoutRequestID": "ws_CO_1", "ResultCode": 0,
+        "ResultDesc": "ok", "CallbackMetadata": {"Item": [{"Name": "MpesaReceiptNumber", "Value": "X"}]}}}});
+    app.post(&path, None, no_amount).await.problem(400);
+    let wrong = app
+        .post(
+            "/payments/mpesa/callback/not-the-token",
+            None,
+            paid("ws_CO_1", 1),
+        )
+        .await;
+    wrong.problem(404);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_wrong_amount_is_recorded_and_flagged_not_accepted() {
+    let (app, _fake) = quiet_fake(|_| {}).await;
+    let (_, token) = customer(&app);
+    let product_id = product(&app, "Iron", 300_000, 2).await;
+    let (order_id, checkout_id) = waiting_order(&app, &token, product_id).await;
+    app.post(&callback_path(&app), None, paid(&checkout_id, 1))
+        .await
+        .ok(200);
+    let order = order_until(&app, &token, &order_id, |o| o["refund_due"] == true).await;
+    assert_eq!(order["status"], "pending_payment");
+    assert_eq!(order["payment"]["status"], "failed");
+    let reason = order["payment"]["failure_reason"].as_str().unwrap();
+    assert!(reason.contains("amount mismatch"), "{reason}");
+    assert_eq!(stock(&app, product_id).await, (2, 1));
+    let events = order_events(&app, &order_id).await;
+    assert!(events.contains(&"PaymentAmountMismatch".to_owned()));
+    assert!(!events.contains(&"PaymentConfirmed".to_owned()));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_success_after_expiry_resells_when_stock_allows() {
+    let (app, fake) = quiet_fake(|c| c.reservation_ttl = std::time::Duration::from_secs(3)).await;
+    let (_, token) = customer(&app);
+    let product_id = product(&app, "Fan", 400_000, 1).await;
+    let (order_id, checkout_id) = waiting_order(&app, &token, product_id).await;
+    order_until(&app, &token, &order_id, |o| o["status"] == "expired").await;
+    assert_eq!(stock(&app, product_id).await, (1, 0));
+
+    let status = fake
+        .send_callback(&checkout_id, FakeOutcome::Success)
+        .await
+        .expect("callback delivered");
+    assert_eq!(status, 200);
+    let order = order_until(&app, &token, &order_id, |o| o["status"] == "paid").await;
+    assert_eq!(order["refund_due"], false);
+    assert_eq!(stock(&app, product_id).await, (0, 0));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_success_after_expiry_without_stock_is_flagged_for_refund() {
+    let (app, fake) = quiet_fake(|c| c.reservation_ttl = std::time::Duration::from_secs(3)).await;
+    let (_, token) = customer(&app);
+    let product_id = product(&app, "Heater", 500_000, 1).await;
+    let (order_id, checkout_id) = waiting_order(&app, &token, product_id).await;
+    order_until(&app, &token, &order_id, |o| o["status"] == "expired").await;
+
+    let (_, other) = customer(&app);
+    super::checkout_one(&app, &other, product_id, PHONE).await;
+    assert_eq!(stock(&app, product_id).await, (1, 1));
+
+    fake.send_callback(&checkout_id, FakeOutcome::Success)
+        .await
+        .expect("callback delivered");
+    let order = order_until(&app, &token, &order_id, |o| o["refund_due"] == true).await;
+    assert_eq!(order["status"], "expired");
+    assert_eq!(order["payment"]["status"], "failed");
+    assert_eq!(stock(&app, product_id).await, (1, 1));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_unreachable_phone_is_settled_by_a_query() {
+    let (app, fake) = quiet_fake(|_| {}).await;
+    let (_, token) = customer(&app);
+    let admin = super::admin(&app);
+    let product_id = product(&app, "Torch", 20_000, 1).await;
+    let (order_id, checkout_id) = waiting_order(&app, &token, product_id).await;
+
+    let unreachable = build_callback(&CallbackResult {
+        merchant_request_id: "1".into(),
+        checkout_request_id: checkout_id.clone(),
+        outcome: CallbackOutcome::NotPaid {
+            result_code: "1037".into(),
+            description: "DS timeout user cannot be reached".into(),
+        },
+    });
+    app.post(&callback_path(&app), None, unreachable)
+        .await
+        .ok(200);
+    let path = format!("/orders/{order_id}/payment/reconcile");
+    // Daraja still has no answer: nothing changes.
+    let pending = app.post(&path, Some(&admin), json!({})).await;
+    assert_eq!(pending.ok(200)["payment"]["status"], "requested");
+    // The customer did pay after all: Daraja's real outcome replaces the 1037.
+    let status = fake.send_callback(&checkout_id, FakeOutcome::Success).await;
+    assert_eq!(status.map(|s| s.as_u16()), Ok(200));
+    let order = order_until(&app, &token, &order_id, |o| o["status"] == "paid").await;
+    assert_eq!(order["payment"]["status"], "succeeded");
+    let (_, stranger) = customer(&app);
+    app.post(&path, Some(&stranger), json!({}))
+        .await
+        .problem(403);
+    app.stop().await;
+}

@@ -1,0 +1,103 @@
+//! Daraja down, and the server restarting with orders in flight.
+
+use std::time::Duration;
+
+use serde_json::json;
+use tillroll::payments::fake::{FakeMode, FakeOutcome};
+
+use super::{PHONE, customer, order_until, product, stock, with_fake};
+
+#[tokio::test]
+async fn daraja_down_leaves_the_order_payable_with_its_stock_held() {
+    let (app, fake) = with_fake(|_| {}).await;
+    fake.set_mode(FakeMode::Down);
+    let (_, token) = customer(&app);
+    let product_id = product(&app, "Blender", 70_000, 3).await;
+    let order = super::checkout_one(&app, &token, product_id, PHONE).await;
+    let order_id = order["id"].as_str().unwrap().to_owned();
+
+    let failed = order_until(&app, &token, &order_id, |o| {
+        o["payment"]["status"] == "failed"
+    })
+    .await;
+    assert_eq!(failed["status"], "pending_payment");
+    let reason = failed["payment"]["failure_reason"].as_str().unwrap();
+    assert!(reason.contains("could not be reached"), "{reason}");
+    assert_eq!(stock(&app, product_id).await, (3, 1));
+
+    // Daraja is back: the owner asks again and pays.
+    fake.set_mode(FakeMode::Callback(FakeOutcome::Success));
+    app.post(
+        &format!("/orders/{order_id}/payment"),
+        Some(&token),
+        json!({}),
+    )
+    .await
+    .ok(202);
+    order_until(&app, &token, &order_id, |o| o["status"] == "paid").await;
+    assert_eq!(stock(&app, product_id).await, (2, 0));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn daraja_down_then_expiry_releases_the_reservation() {
+    let (app, fake) = with_fake(|c| c.reservation_ttl = Duration::from_secs(2)).await;
+    fake.set_mode(FakeMode::Down);
+    let (_, token) = customer(&app);
+    let product_id = product(&app, "Toaster", 90_000, 1).await;
+    let order = super::checkout_one(&app, &token, product_id, PHONE).await;
+    let order_id = order["id"].as_str().unwrap().to_owned();
+    let expired = order_until(&app, &token, &order_id, |o| {
+        o["status"] == "expired" && o["payment"]["status"] == "failed"
+    })
+    .await;
+    assert!(expired["payment"]["failure_reason"].is_string());
+    assert_eq!(stock(&app, product_id).await, (1, 0));
+    let tracking = app
+        .get(&format!("/orders/{order_id}/tracking"), Some(&token))
+        .await;
+    let history = tracking.ok(200)["history"].as_array().unwrap().clone();
+    assert!(history.iter().any(|s| s["status"] == "expired"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn orders_in_flight_survive_a_restart() {
+    let (mut app, fake) = with_fake(|c| {
+        c.reservation_ttl = Duration::from_secs(6);
+        c.reconcile_after = Duration::from_secs(1);
+    })
+    .await;
+    fake.set_mode(FakeMode::NoCallback);
+    let (_, token) = customer(&app);
+    let product_id = product(&app, "Speaker", 60_000, 5).await;
+    let unpaid = super::checkout_one(&app, &token, product_id, PHONE).await;
+    let unpaid_id = unpaid["id"].as_str().unwrap().to_owned();
+    let paying = super::checkout_one(&app, &token, product_id, PHONE).await;
+    let paying_id = paying["id"].as_str().unwrap().to_owned();
+    let accepted = order_until(&app, &token, &paying_id, |o| {
+        o["payment"]["checkout_request_id"].is_string()
+    })
+    .await;
+    order_until(&app, &token, &unpaid_id, |o| {
+        o["payment"]["checkout_request_id"].is_string()
+    })
+    .await;
+    let checkout_id = accepted["payment"]["checkout_request_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(stock(&app, product_id).await, (5, 2));
+
+    app.restart().await;
+    // The customer pays while the server is away: its callback is lost (it went to the old
+    // address), so only the reconciler's query can learn of it.
+    let _ = fake.send_callback(&checkout_id, FakeOutcome::Success).await;
+
+    order_until(&app, &token, &paying_id, |o| o["status"] == "paid").await;
+    order_until(&app, &token, &unpaid_id, |o| o["status"] == "expired").await;
+    assert_eq!(stock(&app, product_id).await, (4, 0));
+    // The payment reactor resumed from its checkpoint: no push was sent twice.
+    assert_eq!(fake.push_calls(), 2);
+    app.stop().await;
+}
