@@ -6,6 +6,10 @@ use uuid::Uuid;
 
 use crate::{DomainEvent, StreamId, event_types};
 
+/// What a personal field reads as once its person was erased (crypto-shredding: the store
+/// deleted the key that sealed it). A string, so every event still deserialises.
+pub const ERASED: &str = "[erased]";
+
 /// The one audit stream's id (fixed, so every process appends to the same chain).
 pub const AUDIT_STREAM_ID: Uuid = Uuid::from_u128(0x0000_0000_0000_4000_8000_0000_0000_0001);
 

@@ -19,9 +19,7 @@ use uuid::Uuid;
 use super::StoreError;
 use super::append::StreamAppend;
 
-/// What a personal field reads as once its key is gone. A string, so every event still
-/// deserialises (the personal fields are all strings or optional strings).
-pub const ERASED: &str = "[erased]";
+pub use tillroll_events::audit::ERASED;
 const ALG: &str = "XChaCha20-Poly1305";
 const NONCE_LEN: usize = 24;
 
