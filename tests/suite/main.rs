@@ -3,6 +3,8 @@
 
 mod support;
 
+mod audit;
 mod http_basics;
 mod projections;
+mod rebuild;
 mod store;
