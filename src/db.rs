@@ -84,9 +84,9 @@ async fn ensure_database(server: PgConnectOptions) -> Result<(), sqlx::Error> {
             .await;
         // Another process may have created it in the meantime.
         if let Err(error) = created
-            && !error
+            && error
                 .as_database_error()
-                .is_some_and(|e| e.code().as_deref() == Some("42P04"))
+                .is_none_or(|e| e.code().as_deref() != Some("42P04"))
         {
             return Err(error);
         }
