@@ -59,7 +59,10 @@ impl Projector for OrdersProjector {
 
 /// The person's orders keep amounts and items; their phone reads as erased, as the order
 /// events' own phone does once the store has shredded the person's key (so a rebuild agrees).
-async fn erase_phone(conn: &mut PgConnection, event: &RecordedEvent) -> Result<(), ProjectionError> {
+async fn erase_phone(
+    conn: &mut PgConnection,
+    event: &RecordedEvent,
+) -> Result<(), ProjectionError> {
     if let Some(closed) = decode::<CustomerEvent>(event)
         && let CustomerEvent::AccountClosed { customer_id, .. } = closed?
     {

@@ -77,8 +77,7 @@ fn signature_valid(key: &[u8], message: &str, signature: &str) -> bool {
 /// The server's checkpoint key, generated on first use and kept in `settings`.
 pub async fn signing_key(pool: &PgPool) -> Result<Vec<u8>, sqlx::Error> {
     use base64::Engine;
-    let fresh = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(rand::random::<[u8; 32]>());
+    let fresh = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
     sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
         .bind(KEY_SETTING)
         .bind(fresh)
@@ -249,7 +248,8 @@ pub async fn check(
         version: checkpoint.version,
         reason,
     };
-    let signature_valid = signature_valid(&key, &signed_message(&checkpoint), &checkpoint.signature);
+    let signature_valid =
+        signature_valid(&key, &signed_message(&checkpoint), &checkpoint.signature);
     if !signature_valid {
         failures.push(at_checkpoint(
             "the checkpoint's signature does not match its content".into(),
@@ -297,7 +297,9 @@ async fn behind_heads(
     .bind(checkpoint.checkpoint_id)
     .fetch_all(conn)
     .await?;
-    let at = checkpoint.recorded_at.to_rfc3339_opts(SecondsFormat::Secs, true);
+    let at = checkpoint
+        .recorded_at
+        .to_rfc3339_opts(SecondsFormat::Secs, true);
     Ok(rows
         .into_iter()
         .map(|(stream_id, version, now)| match now {
@@ -350,12 +352,28 @@ mod tests {
         assert!(signature_valid(b"key", &signed_message(&c), &signature));
         assert!(!signature_valid(b"other", &signed_message(&c), &signature));
         for changed in [
-            Checkpoint { streams: 3, ..c.clone() },
-            Checkpoint { events: 4, ..c.clone() },
-            Checkpoint { log_position: 8, ..c.clone() },
-            Checkpoint { merkle_root: "01".into(), ..c.clone() },
+            Checkpoint {
+                streams: 3,
+                ..c.clone()
+            },
+            Checkpoint {
+                events: 4,
+                ..c.clone()
+            },
+            Checkpoint {
+                log_position: 8,
+                ..c.clone()
+            },
+            Checkpoint {
+                merkle_root: "01".into(),
+                ..c.clone()
+            },
         ] {
-            assert!(!signature_valid(b"key", &signed_message(&changed), &signature));
+            assert!(!signature_valid(
+                b"key",
+                &signed_message(&changed),
+                &signature
+            ));
         }
     }
 }

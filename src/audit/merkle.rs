@@ -98,13 +98,18 @@ mod tests {
     fn any_change_of_a_head_changes_the_root() {
         let root = |heads: &[(&str, i64, u8)]| {
             let mut b = RootBuilder::default();
-            heads.iter().for_each(|(s, v, h)| b.push(leaf(s, *v, &[*h])));
+            heads
+                .iter()
+                .for_each(|(s, v, h)| b.push(leaf(s, *v, &[*h])));
             b.root()
         };
         let base = root(&[("a", 3, 1), ("b", 2, 2), ("c", 1, 3)]);
         assert_ne!(base, root(&[("a", 2, 1), ("b", 2, 2), ("c", 1, 3)]));
         assert_ne!(base, root(&[("a", 3, 1), ("b", 2, 9), ("c", 1, 3)]));
         assert_ne!(base, root(&[("a", 3, 1), ("c", 1, 3)]));
-        assert_ne!(base, root(&[("a", 3, 1), ("b", 2, 2), ("c", 1, 3), ("c", 1, 3)]));
+        assert_ne!(
+            base,
+            root(&[("a", 3, 1), ("b", 2, 2), ("c", 1, 3), ("c", 1, 3)])
+        );
     }
 }

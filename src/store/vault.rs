@@ -218,7 +218,11 @@ pub(crate) async fn seal(
                     data: new.event.data.clone(),
                 };
             };
-            let cipher = keys.get(&subject).cloned().flatten().and_then(|k| cipher(&k));
+            let cipher = keys
+                .get(&subject)
+                .cloned()
+                .flatten()
+                .and_then(|k| cipher(&k));
             let mut data = new.event.data.clone();
             if let Some(object) = data.as_object_mut() {
                 seal_fields(object, &new.event.event_type, new.event_id, cipher.as_ref());
@@ -320,7 +324,7 @@ async fn personal_values(
                 continue;
             }
             let escaped = Value::from(text).to_string();
-            let escaped = escaped[1..escaped.len() - 1].as_bytes().to_vec();
+            let escaped = escaped.as_bytes()[1..escaped.len() - 1].to_vec();
             values.push(text.as_bytes().to_vec());
             values.push(escaped);
         }
@@ -363,8 +367,18 @@ mod tests {
         object.insert("customer_id".into(), json!(Uuid::nil()));
         let mut a = Value::Object(object.clone());
         let mut b = Value::Object(object);
-        seal_fields(a.as_object_mut().unwrap(), "ProfileUpdated", event, Some(&cipher));
-        seal_fields(b.as_object_mut().unwrap(), "ProfileUpdated", event, Some(&cipher));
+        seal_fields(
+            a.as_object_mut().unwrap(),
+            "ProfileUpdated",
+            event,
+            Some(&cipher),
+        );
+        seal_fields(
+            b.as_object_mut().unwrap(),
+            "ProfileUpdated",
+            event,
+            Some(&cipher),
+        );
         assert_ne!(a["name"], b["name"]);
         assert_eq!(a["phone"], Value::Null);
         unseal(&mut b, event, Some(&key));

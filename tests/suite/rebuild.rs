@@ -63,7 +63,10 @@ impl Shop<'_> {
             listed_at: self.now,
         };
         self.one(StreamId::product(id), listed, seller).await;
-        let level = StockEvent::StockLevelSet { product_id: id, on_hand };
+        let level = StockEvent::StockLevelSet {
+            product_id: id,
+            on_hand,
+        };
         self.one(StreamId::stock(id), level, seller).await;
     }
 
@@ -89,7 +92,11 @@ impl Shop<'_> {
             },
             self.requested(order, attempt),
         ];
-        let reserved = vec![StockEvent::StockReserved { product_id: product, order_id: order, quantity: 1 }];
+        let reserved = vec![StockEvent::StockReserved {
+            product_id: product,
+            order_id: order,
+            quantity: 1,
+        }];
         let meta = self.meta(customer, order);
         emit_many(
             &self.app.state.store,
@@ -139,7 +146,8 @@ impl Shop<'_> {
                 }
             },
         ];
-        self.many(vec![(StreamId::order(order), events)], Uuid::nil()).await;
+        self.many(vec![(StreamId::order(order), events)], Uuid::nil())
+            .await;
     }
 }
 
@@ -157,12 +165,18 @@ async fn round(shop: &Shop<'_>, n: u32) {
             phone: Some("254711000011".into()),
             gender: Some("female".into()),
         },
-        CustomerEvent::AvatarChanged { customer_id: alice, image_id: "ab".repeat(32) },
+        CustomerEvent::AvatarChanged {
+            customer_id: alice,
+            image_id: "ab".repeat(32),
+        },
     ] {
         shop.one(StreamId::customer(alice), event, alice).await;
     }
     for event in [
-        CustomerEvent::RoleGranted { customer_id: bob, role: "seller".into() },
+        CustomerEvent::RoleGranted {
+            customer_id: bob,
+            role: "seller".into(),
+        },
         CustomerEvent::AccountDisabled { customer_id: bob },
         CustomerEvent::AccountEnabled { customer_id: bob },
     ] {
@@ -188,7 +202,11 @@ async fn round(shop: &Shop<'_>, n: u32) {
     ] {
         shop.one(StreamId::product(kettle), event, bob).await;
     }
-    let adjusted = StockEvent::StockAdjusted { product_id: pan, delta: 3, reason: "found".into() };
+    let adjusted = StockEvent::StockAdjusted {
+        product_id: pan,
+        delta: 3,
+        reason: "found".into(),
+    };
     shop.one(StreamId::stock(pan), adjusted, bob).await;
 
     // Alice's cart, checked out into an order paid on the second attempt, shipped, delivered.
@@ -204,8 +222,17 @@ async fn round(shop: &Shop<'_>, n: u32) {
     for event in [
         add(kettle, 1),
         add(pan, 2),
-        CartEvent::CartItemQuantityChanged { cart_id: cart, customer_id: alice, product_id: pan, quantity: 1 },
-        CartEvent::ItemRemovedFromCart { cart_id: cart, customer_id: alice, product_id: pan },
+        CartEvent::CartItemQuantityChanged {
+            cart_id: cart,
+            customer_id: alice,
+            product_id: pan,
+            quantity: 1,
+        },
+        CartEvent::ItemRemovedFromCart {
+            cart_id: cart,
+            customer_id: alice,
+            product_id: pan,
+        },
     ] {
         shop.one(StreamId::cart(alice), event, alice).await;
     }
@@ -216,7 +243,11 @@ async fn round(shop: &Shop<'_>, n: u32) {
         changed_at: shop.now,
     };
     shop.one(StreamId::product(pan), price, bob).await;
-    let checked_out = CartEvent::CartCheckedOut { cart_id: cart, customer_id: alice, order_id: order };
+    let checked_out = CartEvent::CartCheckedOut {
+        cart_id: cart,
+        customer_id: alice,
+        order_id: order,
+    };
     shop.one(StreamId::cart(alice), checked_out, alice).await;
     let (first, second) = (Uuid::now_v7(), Uuid::now_v7());
     shop.order(order, alice, kettle, first).await;
@@ -236,9 +267,14 @@ async fn round(shop: &Shop<'_>, n: u32) {
         },
         shop.requested(order, second),
     ];
-    shop.many(vec![(StreamId::order(order), failed)], alice).await;
+    shop.many(vec![(StreamId::order(order), failed)], alice)
+        .await;
     shop.pay(order, second, &format!("ws{n}b"), 100_000).await;
-    let sold = StockEvent::StockSold { product_id: kettle, order_id: order, quantity: 1 };
+    let sold = StockEvent::StockSold {
+        product_id: kettle,
+        order_id: order,
+        quantity: 1,
+    };
     shop.one(StreamId::stock(kettle), sold, Uuid::nil()).await;
     for event in [
         OrderEvent::OrderShipped {
@@ -247,30 +283,58 @@ async fn round(shop: &Shop<'_>, n: u32) {
             tracking_number: Some(format!("T{n}")),
             shipped_at: shop.now,
         },
-        OrderEvent::OrderDelivered { order_id: order, delivered_at: shop.now },
+        OrderEvent::OrderDelivered {
+            order_id: order,
+            delivered_at: shop.now,
+        },
     ] {
         shop.one(StreamId::order(order), event, Uuid::nil()).await;
     }
 
     // Carol: one order cancelled, one expired, one paid the wrong amount; a cart left open.
     let [cancelled, expired, mismatched] = std::array::from_fn(|_| Uuid::now_v7());
-    for (o, attempt) in [(cancelled, Uuid::now_v7()), (expired, Uuid::now_v7()), (mismatched, Uuid::now_v7())] {
+    for (o, attempt) in [
+        (cancelled, Uuid::now_v7()),
+        (expired, Uuid::now_v7()),
+        (mismatched, Uuid::now_v7()),
+    ] {
         shop.order(o, carol, pan, attempt).await;
         if o == mismatched {
             shop.pay(o, attempt, &format!("ws{n}m"), 99_000).await;
-            let flag = OrderEvent::RefundFlagged { order_id: o, reason: "wrong amount".into() };
+            let flag = OrderEvent::RefundFlagged {
+                order_id: o,
+                reason: "wrong amount".into(),
+            };
             shop.one(StreamId::order(o), flag, Uuid::nil()).await;
         }
     }
     let ended = vec![
-        (StreamId::order(cancelled), OrderEvent::OrderCancelled { order_id: cancelled, reason: Some("changed mind".into()), cancelled_at: shop.now }),
-        (StreamId::order(expired), OrderEvent::OrderExpired { order_id: expired, expired_at: shop.now }),
+        (
+            StreamId::order(cancelled),
+            OrderEvent::OrderCancelled {
+                order_id: cancelled,
+                reason: Some("changed mind".into()),
+                cancelled_at: shop.now,
+            },
+        ),
+        (
+            StreamId::order(expired),
+            OrderEvent::OrderExpired {
+                order_id: expired,
+                expired_at: shop.now,
+            },
+        ),
     ];
     for (stream, event) in ended {
         shop.one(stream, event, carol).await;
     }
     for (o, reason) in [(cancelled, "cancelled"), (expired, "expired")] {
-        let released = StockEvent::StockReservationReleased { product_id: pan, order_id: o, quantity: 1, reason: reason.into() };
+        let released = StockEvent::StockReservationReleased {
+            product_id: pan,
+            order_id: o,
+            quantity: 1,
+            reason: reason.into(),
+        };
         shop.one(StreamId::stock(pan), released, Uuid::nil()).await;
     }
     let open = CartEvent::ItemAddedToCart {
@@ -285,9 +349,15 @@ async fn round(shop: &Shop<'_>, n: u32) {
 
     // Alice closes her account: the store shreds her key, so a rebuild reads her personal
     // fields as erased where the live run read them in clear.
-    let closed = CustomerEvent::AccountClosed { customer_id: alice, closed_at: shop.now };
+    let closed = CustomerEvent::AccountClosed {
+        customer_id: alice,
+        closed_at: shop.now,
+    };
     shop.one(StreamId::customer(alice), closed, alice).await;
-    let withdrawn = ProductEvent::ProductWithdrawn { product_id: pan, withdrawn_at: shop.now };
+    let withdrawn = ProductEvent::ProductWithdrawn {
+        product_id: pan,
+        withdrawn_at: shop.now,
+    };
     shop.one(StreamId::product(pan), withdrawn, bob).await;
 }
 
@@ -301,7 +371,10 @@ async fn tables(app: &TestApp, tables: &[&str]) -> Vec<(String, Vec<String>)> {
         .fetch_all(app.pool())
         .await
         .unwrap();
-        out.push(((*table).to_owned(), rows.into_iter().map(|(r,)| r).collect()));
+        out.push((
+            (*table).to_owned(),
+            rows.into_iter().map(|(r,)| r).collect(),
+        ));
     }
     out
 }
@@ -309,11 +382,19 @@ async fn tables(app: &TestApp, tables: &[&str]) -> Vec<(String, Vec<String>)> {
 #[tokio::test]
 async fn rebuilding_each_projector_reproduces_its_live_tables() {
     let app = TestApp::spawn().await;
-    let shop = Shop { app: &app, now: Utc::now() };
+    let shop = Shop {
+        app: &app,
+        now: Utc::now(),
+    };
     round(&shop, 1).await;
     round(&shop, 2).await;
     let head = app.state.store.head().await.unwrap().position;
-    assert!(app.state.wait_for_position(head, Duration::from_secs(20)).await.unwrap());
+    assert!(
+        app.state
+            .wait_for_position(head, Duration::from_secs(20))
+            .await
+            .unwrap()
+    );
 
     for projector in tillroll_projections::all() {
         let live = tables(&app, projector.tables()).await;
@@ -322,9 +403,10 @@ async fn rebuilding_each_projector_reproduces_its_live_tables() {
             "{} has rows to compare",
             projector.name()
         );
-        let events = tillroll_projections::rebuild(app.pool(), &app.state.store, projector.as_ref(), &())
-            .await
-            .unwrap();
+        let events =
+            tillroll_projections::rebuild(app.pool(), &app.state.store, projector.as_ref(), &())
+                .await
+                .unwrap();
         assert!(events > 0);
         let rebuilt = tables(&app, projector.tables()).await;
         for ((table, live), (_, rebuilt)) in live.iter().zip(&rebuilt) {
@@ -337,6 +419,9 @@ async fn rebuilding_each_projector_reproduces_its_live_tables() {
             .fetch_one(app.pool())
             .await
             .unwrap();
-    assert_eq!(orders_phone, 2, "each round's closed customer had one order");
+    assert_eq!(
+        orders_phone, 2,
+        "each round's closed customer had one order"
+    );
     app.stop().await;
 }

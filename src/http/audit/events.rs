@@ -92,9 +92,8 @@ pub async fn export_events(
         limit,
         types,
     };
-    let body = export::ndjson(state.store.clone(), range).map(|chunk| {
-        chunk.inspect_err(|error| tracing::error!(%error, "export stopped"))
-    });
+    let body = export::ndjson(state.store.clone(), range)
+        .map(|chunk| chunk.inspect_err(|error| tracing::error!(%error, "export stopped")));
     Ok((
         [(header::CONTENT_TYPE, "application/x-ndjson")],
         Body::from_stream(body),

@@ -76,8 +76,8 @@ pub async fn get_live_events(
         })
         .filter_map(|read| std::future::ready(read.ok()))
         .map(|event| {
-            let data = serde_json::to_string(&EventView::from(&event))
-                .expect("an event view serialises");
+            let data =
+                serde_json::to_string(&EventView::from(&event)).expect("an event view serialises");
             Ok(Event::default().id(event.position.to_string()).data(data))
         })
         .take_until(tokio::time::sleep(MAX_CONNECTION));

@@ -153,7 +153,9 @@ pub async fn get_order_at(
         None => Utc::now(),
     };
     let Some((order, version)) = replay::order_at(&state.store, id, at).await? else {
-        return Err(ApiError::not_found("the order did not exist at that moment"));
+        return Err(ApiError::not_found(
+            "the order did not exist at that moment",
+        ));
     };
     Ok(Json(order_view(order, version, at)))
 }

@@ -90,7 +90,11 @@ async fn after_closing_an_account_nothing_shows_the_persons_data_and_the_log_sti
     // Stored responses of her requests, and of an admin's request about her.
     for (actor, key, body) in [
         (WANJIRU.id.to_string(), "k1", r#"{"phone":"254711223344"}"#),
-        (admin_id.to_string(), "k2", r#"{"name":"Wanjiru Kamau","role":"customer"}"#),
+        (
+            admin_id.to_string(),
+            "k2",
+            r#"{"name":"Wanjiru Kamau","role":"customer"}"#,
+        ),
         (admin_id.to_string(), "k3", r#"{"name":"Someone Else"}"#),
     ] {
         sqlx::query(
@@ -110,12 +114,25 @@ async fn after_closing_an_account_nothing_shows_the_persons_data_and_the_log_sti
         .fetch_all(app.pool())
         .await
         .unwrap();
-    assert!(stored.iter().all(|(d,)| leaks(d).is_empty()), "plaintext at rest");
-    let stream = app.get(&format!("/audit/streams/customer-{}", WANJIRU.id), Some(&auditor)).await;
+    assert!(
+        stored.iter().all(|(d,)| leaks(d).is_empty()),
+        "plaintext at rest"
+    );
+    let stream = app
+        .get(
+            &format!("/audit/streams/customer-{}", WANJIRU.id),
+            Some(&auditor),
+        )
+        .await;
     assert_eq!(stream.ok(200)[0]["data"]["name"], WANJIRU.name);
     assert_eq!(stream.body[0]["data"]["email"], WANJIRU.email);
     let head = store.head().await.unwrap().position;
-    assert!(app.state.wait_for_position(head, Duration::from_secs(10)).await.unwrap());
+    assert!(
+        app.state
+            .wait_for_position(head, Duration::from_secs(10))
+            .await
+            .unwrap()
+    );
     let (phone,): (String,) = sqlx::query_as("SELECT phone FROM orders WHERE id = $1")
         .bind(paid.order_id)
         .fetch_one(app.pool())
@@ -140,7 +157,12 @@ async fn after_closing_an_account_nothing_shows_the_persons_data_and_the_log_sti
         &user_metadata(admin_id, "admin", Uuid::now_v7()),
     )
     .await;
-    assert!(app.state.wait_for_position(r.last.position, Duration::from_secs(10)).await.unwrap());
+    assert!(
+        app.state
+            .wait_for_position(r.last.position, Duration::from_secs(10))
+            .await
+            .unwrap()
+    );
 
     let count_after: (i64,) = sqlx::query_as("SELECT count(*) FROM events")
         .fetch_one(app.pool())
@@ -169,13 +191,20 @@ async fn after_closing_an_account_nothing_shows_the_persons_data_and_the_log_sti
     assert!(leaks(&seen).is_empty(), "still visible: {:?}", leaks(&seen));
 
     // What stays: the order's amounts and items, the events, and the erasure marker.
-    let at = app.get(&format!("/audit/orders/{order}"), Some(&admin)).await;
+    let at = app
+        .get(&format!("/audit/orders/{order}"), Some(&admin))
+        .await;
     let at = at.ok(200);
     assert_eq!(at["total"], 500_000);
     assert_eq!(at["items"][0]["name"], "Kettle");
     assert_eq!(at["status"], "paid");
     assert_eq!(at["phone"], "[erased]");
-    let stream = app.get(&format!("/audit/streams/customer-{}", WANJIRU.id), Some(&admin)).await;
+    let stream = app
+        .get(
+            &format!("/audit/streams/customer-{}", WANJIRU.id),
+            Some(&admin),
+        )
+        .await;
     let registered: &Value = &stream.ok(200)[0];
     assert_eq!(registered["data"]["name"], "[erased]");
     assert_eq!(registered["data"]["customer_id"], WANJIRU.id.to_string());

@@ -9,9 +9,13 @@ use tillroll_events::{EncodedEvent, LogPosition, Metadata, StreamId};
 use uuid::Uuid;
 
 use super::{emit_many, token};
-use crate::support::TestApp;
+use crate::support::{Reply, TestApp};
 
-fn numbered(stream: &StreamId, from: usize, n: usize) -> (StreamId, Vec<tillroll::store::NewEvent>) {
+fn numbered(
+    stream: &StreamId,
+    from: usize,
+    n: usize,
+) -> (StreamId, Vec<tillroll::store::NewEvent>) {
     let events = (from..from + n)
         .map(|i| {
             tillroll::store::NewEvent::new(
@@ -53,18 +57,26 @@ async fn export(app: &TestApp, token: &str, query: &str) -> Vec<Value> {
     );
     let text = response.text().await.unwrap();
     assert!(text.is_empty() || text.ends_with('\n'));
-    text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 #[tokio::test]
 async fn the_export_is_the_log_in_order_from_any_position() {
     let app = TestApp::spawn().await;
-    let (a, b) = (StreamId::new("tally", Uuid::now_v7()), StreamId::new("tally", Uuid::now_v7()));
+    let (a, b) = (
+        StreamId::new("tally", Uuid::now_v7()),
+        StreamId::new("tally", Uuid::now_v7()),
+    );
     // More than one export batch, over interleaved streams.
     for round in 0..5 {
         emit_many(
             &app.state.store,
-            vec![numbered(&a, round * 300, 300), numbered(&b, round * 200, 200)],
+            vec![
+                numbered(&a, round * 300, 300),
+                numbered(&b, round * 200, 200),
+            ],
         )
         .await;
     }
@@ -74,14 +86,24 @@ async fn the_export_is_the_log_in_order_from_any_position() {
 
     assert_eq!(export(&app, &auditor, "").await, log);
     let after = log[1234]["position"].as_i64().unwrap();
-    assert_eq!(export(&app, &auditor, &format!("?after={after}")).await, log[1235..]);
+    assert_eq!(
+        export(&app, &auditor, &format!("?after={after}")).await,
+        log[1235..]
+    );
     assert_eq!(
         export(&app, &auditor, &format!("?after={after}&limit=1001")).await,
         log[1235..2236]
     );
-    let ticks: Vec<Value> = log.iter().filter(|e| e["type"] == "Tick").cloned().collect();
+    let ticks: Vec<Value> = log
+        .iter()
+        .filter(|e| e["type"] == "Tick")
+        .cloned()
+        .collect();
     assert_eq!(export(&app, &auditor, "?type=Tick").await, ticks);
-    assert_eq!(export(&app, &auditor, "?type=Tick&limit=5").await, ticks[..5]);
+    assert_eq!(
+        export(&app, &auditor, "?type=Tick&limit=5").await,
+        ticks[..5]
+    );
 
     let unknown = app.get("/audit/events?after=999999", Some(&auditor)).await;
     assert_eq!(unknown.problem(400)["errors"][0]["field"], "after");
@@ -91,15 +113,28 @@ async fn the_export_is_the_log_in_order_from_any_position() {
     assert_eq!(junk.problem(400)["errors"][0]["field"], "after");
 
     // One stream's events.
-    let stream = app.get(&format!("/audit/streams/{a}"), Some(&auditor)).await;
+    let stream = app
+        .get(&format!("/audit/streams/{a}"), Some(&auditor))
+        .await;
     let stream = stream.ok(200).as_array().unwrap().clone();
     assert_eq!(stream.len(), 1500);
-    assert!(stream.iter().enumerate().all(|(i, e)| e["version"] == i as i64 + 1));
-    let mine: Vec<&Value> = log.iter().filter(|e| e["stream_id"] == a.as_str()).collect();
+    assert!(
+        stream
+            .iter()
+            .enumerate()
+            .all(|(i, e)| e["version"] == i as i64 + 1)
+    );
+    let mine: Vec<&Value> = log
+        .iter()
+        .filter(|e| e["stream_id"] == a.as_str())
+        .collect();
     assert_eq!(stream.iter().collect::<Vec<_>>(), mine);
-    app.get(&format!("/audit/streams/tally-{}", Uuid::now_v7()), Some(&auditor))
-        .await
-        .problem(404);
+    app.get(
+        &format!("/audit/streams/tally-{}", Uuid::now_v7()),
+        Some(&auditor),
+    )
+    .await
+    .problem(404);
     let bad = app.get("/audit/streams/nope", Some(&auditor)).await;
     assert_eq!(bad.problem(400)["errors"][0]["field"], "stream_id");
     app.stop().await;
@@ -174,8 +209,9 @@ async fn the_live_feed_resumed_with_last_event_id_misses_and_repeats_nothing() {
     let writer = {
         let store = app.state.store.clone();
         tokio::spawn(async move {
-            let streams: Vec<StreamId> =
-                (0..3).map(|_| StreamId::new("tally", Uuid::now_v7())).collect();
+            let streams: Vec<StreamId> = (0..3)
+                .map(|_| StreamId::new("tally", Uuid::now_v7()))
+                .collect();
             for i in 0..APPENDS {
                 emit_many(&store, vec![numbered(&streams[i % 3], i, 1)]).await;
                 if i % 10 == 0 {
@@ -234,7 +270,7 @@ async fn the_live_feed_starts_at_the_head_without_last_event_id() {
         .send()
         .await
         .unwrap();
-    let bad = TestApp::read(bad).await;
+    let bad: Reply = TestApp::read(bad).await;
     assert_eq!(bad.problem(400)["errors"][0]["field"], "Last-Event-ID");
     app.stop().await;
 }

@@ -61,7 +61,10 @@ pub fn new_events<E: DomainEvent>(events: &[E], metadata: &Metadata) -> Vec<NewE
 }
 
 /// Appends to several streams in one transaction.
-pub async fn emit_many(store: &EventStore, appends: Vec<(StreamId, Vec<NewEvent>)>) -> AppendResult {
+pub async fn emit_many(
+    store: &EventStore,
+    appends: Vec<(StreamId, Vec<NewEvent>)>,
+) -> AppendResult {
     let appends: Vec<StreamAppend> = appends
         .into_iter()
         .map(|(stream_id, events)| StreamAppend {
@@ -117,16 +120,32 @@ pub struct PaidOrder {
     pub stock_level_event: Uuid,
 }
 
-pub async fn order_paid_after_a_failure(store: &EventStore, customer: Uuid, phone: &str) -> PaidOrder {
+pub async fn order_paid_after_a_failure(
+    store: &EventStore,
+    customer: Uuid,
+    phone: &str,
+) -> PaidOrder {
     let (order_id, product, admin) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
     let (order_stream, stock_stream) = (StreamId::order(order_id), StreamId::stock(product));
     let now = Utc::now();
     let as_customer = user_metadata(customer, "customer", order_id);
     let mut ids = Vec::new();
 
-    let level = stock::set_level(&Stock::default(), &stock::SetLevel { product_id: product, on_hand: 10 })
-        .unwrap();
-    let r = emit(store, &stock_stream, &level, &user_metadata(admin, "admin", Uuid::now_v7())).await;
+    let level = stock::set_level(
+        &Stock::default(),
+        &stock::SetLevel {
+            product_id: product,
+            on_hand: 10,
+        },
+    )
+    .unwrap();
+    let r = emit(
+        store,
+        &stock_stream,
+        &level,
+        &user_metadata(admin, "admin", Uuid::now_v7()),
+    )
+    .await;
     let stock_level_event = r.event_ids[0];
     ids.extend(r.event_ids);
 
@@ -152,7 +171,11 @@ pub async fn order_paid_after_a_failure(store: &EventStore, customer: Uuid, phon
     .unwrap();
     let reserved = stock::reserve(
         &fold::<Stock>(store, &stock_stream).await,
-        &stock::Reserve { product_id: product, order_id, quantity: 2 },
+        &stock::Reserve {
+            product_id: product,
+            order_id,
+            quantity: 2,
+        },
     )
     .unwrap();
     let r = emit_many(
@@ -177,7 +200,13 @@ pub async fn order_paid_after_a_failure(store: &EventStore, customer: Uuid, phon
         },
     )
     .unwrap();
-    let r = emit(store, &order_stream, &accepted, &system.clone().caused_by(first_request)).await;
+    let r = emit(
+        store,
+        &order_stream,
+        &accepted,
+        &system.clone().caused_by(first_request),
+    )
+    .await;
     ids.extend(r.event_ids);
 
     let state = fold::<Order>(store, &order_stream).await;
@@ -196,7 +225,10 @@ pub async fn order_paid_after_a_failure(store: &EventStore, customer: Uuid, phon
     let retry = order::request_payment(
         &state,
         &order::RequestPayment {
-            actor: Actor { id: customer, role: Role::Customer },
+            actor: Actor {
+                id: customer,
+                role: Role::Customer,
+            },
             attempt_id: a2,
             phone: None,
             now: Utc::now(),
@@ -218,9 +250,14 @@ pub async fn order_paid_after_a_failure(store: &EventStore, customer: Uuid, phon
     )
     .unwrap();
     ids.extend(
-        emit(store, &order_stream, &accepted, &system.clone().caused_by(second_request))
-            .await
-            .event_ids,
+        emit(
+            store,
+            &order_stream,
+            &accepted,
+            &system.clone().caused_by(second_request),
+        )
+        .await
+        .event_ids,
     );
 
     let state = fold::<Order>(store, &order_stream).await;
@@ -242,7 +279,10 @@ pub async fn order_paid_after_a_failure(store: &EventStore, customer: Uuid, phon
     // The stock reactor: linked to the order by causation only (another correlation).
     let sold = stock::sell(
         &fold::<Stock>(store, &stock_stream).await,
-        &stock::Sell { product_id: product, order_id },
+        &stock::Sell {
+            product_id: product,
+            order_id,
+        },
     )
     .unwrap();
     let reactor = Metadata::system(Uuid::now_v7()).caused_by(confirmation);

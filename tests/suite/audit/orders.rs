@@ -45,10 +45,19 @@ async fn history_lists_the_order_and_the_stock_and_payment_events_it_caused_in_l
         .copied()
         .filter(|id| *id != paid.stock_level_event)
         .collect();
-    assert_eq!(ids, caused, "exactly the events of the flow, in append order");
+    assert_eq!(
+        ids, caused,
+        "exactly the events of the flow, in append order"
+    );
     assert!(!ids.iter().any(|id| other.event_ids.contains(id)));
-    let positions: Vec<i64> = events.iter().map(|e| e["position"].as_i64().unwrap()).collect();
-    assert!(positions.windows(2).all(|w| w[0] < w[1]), "log order: {positions:?}");
+    let positions: Vec<i64> = events
+        .iter()
+        .map(|e| e["position"].as_i64().unwrap())
+        .collect();
+    assert!(
+        positions.windows(2).all(|w| w[0] < w[1]),
+        "log order: {positions:?}"
+    );
 
     // Who, why and when, with the chain link.
     let by_customer = |e: &serde_json::Value| {
@@ -57,21 +66,37 @@ async fn history_lists_the_order_and_the_stock_and_payment_events_it_caused_in_l
     };
     assert!(by_customer(&events[0]) && by_customer(&events[2]) && by_customer(&events[5]));
     for i in [3, 4, 6, 7, 8] {
-        assert_eq!(events[i]["metadata"]["actor_role"], "system", "{}", events[i]);
+        assert_eq!(
+            events[i]["metadata"]["actor_role"], "system",
+            "{}",
+            events[i]
+        );
         assert!(events[i]["metadata"]["actor_id"].is_null());
     }
-    assert_eq!(events[8]["stream_id"], StreamId::stock(paid.product).to_string());
+    assert_eq!(
+        events[8]["stream_id"],
+        StreamId::stock(paid.product).to_string()
+    );
     assert_eq!(events[8]["metadata"]["causation_id"], events[7]["event_id"]);
     for event in events {
         assert_eq!(event["hash"].as_str().unwrap().len(), 64);
-        assert!(event["recorded_at"].as_str().unwrap().parse::<DateTime<Utc>>().is_ok());
+        assert!(
+            event["recorded_at"]
+                .as_str()
+                .unwrap()
+                .parse::<DateTime<Utc>>()
+                .is_ok()
+        );
         assert_eq!(event["schema_version"], 1);
     }
     assert_eq!(events[0]["data"]["total"], 500_000);
 
-    app.get(&format!("/audit/orders/{}/history", Uuid::now_v7()), Some(&auditor))
-        .await
-        .problem(404);
+    app.get(
+        &format!("/audit/orders/{}/history", Uuid::now_v7()),
+        Some(&auditor),
+    )
+    .await
+    .problem(404);
     app.stop().await;
 }
 
@@ -92,11 +117,17 @@ async fn the_state_at_a_moment_is_replayed_from_the_events_recorded_until_then()
     };
     let state_at = |at: DateTime<Utc>| {
         let at = at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-        format!("/audit/orders/{}?at={}", paid.order_id, at.replace('+', "%2B"))
+        format!(
+            "/audit/orders/{}?at={}",
+            paid.order_id,
+            at.replace('+', "%2B")
+        )
     };
 
     // Versions: 1 placed, 2 requested, 3 accepted, 4 failed, 5 requested, 6 accepted, 7 paid.
-    let r = app.get(&state_at(between(at_of(3), at_of(4))), Some(&auditor)).await;
+    let r = app
+        .get(&state_at(between(at_of(3), at_of(4))), Some(&auditor))
+        .await;
     let order = r.ok(200);
     assert_eq!(order["status"], "pending_payment");
     assert_eq!(order["payment"]["status"], "requested");
@@ -108,7 +139,9 @@ async fn the_state_at_a_moment_is_replayed_from_the_events_recorded_until_then()
     assert_eq!(order["items"][0]["line_total"], 500_000);
     assert_eq!(order["phone"], "254712000003");
 
-    let r = app.get(&state_at(between(at_of(4), at_of(5))), Some(&auditor)).await;
+    let r = app
+        .get(&state_at(between(at_of(4), at_of(5))), Some(&auditor))
+        .await;
     let order = r.ok(200);
     assert_eq!(order["payment"]["status"], "failed");
     assert_eq!(order["payment"]["failure_reason"], "cancelled on the phone");
@@ -123,9 +156,14 @@ async fn the_state_at_a_moment_is_replayed_from_the_events_recorded_until_then()
     assert_eq!(order["version"], 7);
 
     let before = at_of(1) - chrono::TimeDelta::microseconds(1);
-    app.get(&state_at(before), Some(&auditor)).await.problem(404);
+    app.get(&state_at(before), Some(&auditor))
+        .await
+        .problem(404);
     let bad = app
-        .get(&format!("/audit/orders/{}?at=yesterday", paid.order_id), Some(&auditor))
+        .get(
+            &format!("/audit/orders/{}?at=yesterday", paid.order_id),
+            Some(&auditor),
+        )
         .await;
     assert_eq!(bad.problem(400)["errors"][0]["field"], "at");
     // No `at`: now.

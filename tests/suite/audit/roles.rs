@@ -35,7 +35,9 @@ async fn only_auditors_and_admins_see_the_audit_routes() {
     for who in [&auditor, &admin] {
         app.get(&paths[0], Some(who)).await.problem(404);
         app.get("/audit/verify", Some(who)).await.ok(200);
-        app.get("/audit/checkpoints/latest", Some(who)).await.problem(404);
+        app.get("/audit/checkpoints/latest", Some(who))
+            .await
+            .problem(404);
         let export = app.get("/audit/events", Some(who)).await;
         assert_eq!(export.status, 200);
     }
@@ -55,7 +57,9 @@ async fn auditors_cannot_call_any_command_route() {
             continue;
         }
         for (method, operation) in operations.as_object().unwrap() {
-            let secured = operation["security"].as_array().is_some_and(|s| !s.is_empty());
+            let secured = operation["security"]
+                .as_array()
+                .is_some_and(|s| !s.is_empty());
             if method == "get" || !secured {
                 continue;
             }
@@ -68,7 +72,10 @@ async fn auditors_cannot_call_any_command_route() {
             tried.push(format!("{method} {path}"));
         }
     }
-    assert!(tried.iter().any(|t| t == "POST /audit/checkpoints"), "{tried:?}");
+    assert!(
+        tried.iter().any(|t| t == "POST /audit/checkpoints"),
+        "{tried:?}"
+    );
     // And nothing was appended on their behalf.
     let (events,): (i64,) = sqlx::query_as("SELECT count(*) FROM events")
         .fetch_one(app.pool())

@@ -68,7 +68,9 @@ async fn edits_deletions_swaps_and_truncations_are_reported_with_stream_and_vers
     let (_, admin) = token(&app, Role::Admin);
     let (_, auditor) = token(&app, Role::Auditor);
 
-    let checkpoint = app.post("/audit/checkpoints", Some(&admin), json!({})).await;
+    let checkpoint = app
+        .post("/audit/checkpoints", Some(&admin), json!({}))
+        .await;
     let checkpoint = checkpoint.ok(201).clone();
     assert_eq!(checkpoint["streams"], 6);
     assert_eq!(checkpoint["events"], 18);
@@ -79,7 +81,11 @@ async fn edits_deletions_swaps_and_truncations_are_reported_with_stream_and_vers
     // An event after the checkpoint is fine: it only extends a chain.
     emit_many(&app.state.store, vec![events("later", 1)]).await;
 
-    let report = app.get("/audit/verify", Some(&auditor)).await.ok(200).clone();
+    let report = app
+        .get("/audit/verify", Some(&auditor))
+        .await
+        .ok(200)
+        .clone();
     assert_eq!(report["ok"], true, "{report}");
     assert_eq!(report["streams_checked"], 8);
     assert_eq!(report["events_checked"], 20);
@@ -115,7 +121,11 @@ async fn edits_deletions_swaps_and_truncations_are_reported_with_stream_and_vers
     )
     .await;
 
-    let report = app.get("/audit/verify", Some(&auditor)).await.ok(200).clone();
+    let report = app
+        .get("/audit/verify", Some(&auditor))
+        .await
+        .ok(200)
+        .clone();
     assert_eq!(report["ok"], false);
     let mut found: Vec<(String, i64)> = report["failures"]
         .as_array()
@@ -123,7 +133,10 @@ async fn edits_deletions_swaps_and_truncations_are_reported_with_stream_and_vers
         .iter()
         .map(|f| {
             assert!(!f["reason"].as_str().unwrap().is_empty());
-            (f["stream_id"].as_str().unwrap().to_owned(), f["version"].as_i64().unwrap())
+            (
+                f["stream_id"].as_str().unwrap().to_owned(),
+                f["version"].as_i64().unwrap(),
+            )
         })
         .collect();
     found.sort();
@@ -155,33 +168,60 @@ async fn edits_deletions_swaps_and_truncations_are_reported_with_stream_and_vers
 #[tokio::test]
 async fn a_forged_checkpoint_or_edited_heads_fail_verification() {
     let app = TestApp::spawn().await;
-    emit_many(&app.state.store, vec![events("kept", 2), events("other", 1)]).await;
+    emit_many(
+        &app.state.store,
+        vec![events("kept", 2), events("other", 1)],
+    )
+    .await;
     let (_, admin) = token(&app, Role::Admin);
-    app.post("/audit/checkpoints", Some(&admin), json!({})).await.ok(201);
+    app.post("/audit/checkpoints", Some(&admin), json!({}))
+        .await
+        .ok(201);
     let (_, auditor) = token(&app, Role::Auditor);
-    assert_eq!(app.get("/audit/verify", Some(&auditor)).await.ok(200)["ok"], true);
+    assert_eq!(
+        app.get("/audit/verify", Some(&auditor)).await.ok(200)["ok"],
+        true
+    );
 
     // Hiding a truncation by lowering the checkpointed head breaks the Merkle root.
     tamper(
         &app,
-        &["UPDATE audit_checkpoint_heads SET stream_version = stream_version - 1 \
+        &[
+            "UPDATE audit_checkpoint_heads SET stream_version = stream_version - 1 \
            WHERE stream_id LIKE 'kept-%'"
-            .to_owned()],
+                .to_owned(),
+        ],
     )
     .await;
-    let report = app.get("/audit/verify", Some(&auditor)).await.ok(200).clone();
+    let report = app
+        .get("/audit/verify", Some(&auditor))
+        .await
+        .ok(200)
+        .clone();
     assert_eq!(report["ok"], false);
     assert_eq!(report["checkpoint"]["root_valid"], false);
     assert_eq!(report["checkpoint"]["signature_valid"], true);
-    assert!(report["failures"][0]["stream_id"].as_str().unwrap().starts_with("audit-"));
+    assert!(
+        report["failures"][0]["stream_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("audit-")
+    );
 
     // A signing key that is not the server's: the signature no longer matches.
     tamper(
         &app,
-        &["UPDATE settings SET value = 'not-the-key' WHERE name = 'audit_checkpoint_key'".to_owned()],
+        &[
+            "UPDATE settings SET value = 'not-the-key' WHERE name = 'audit_checkpoint_key'"
+                .to_owned(),
+        ],
     )
     .await;
-    let report = app.get("/audit/verify", Some(&auditor)).await.ok(200).clone();
+    let report = app
+        .get("/audit/verify", Some(&auditor))
+        .await
+        .ok(200)
+        .clone();
     assert_eq!(report["checkpoint"]["signature_valid"], false);
     app.stop().await;
 }
