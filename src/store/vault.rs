@@ -290,8 +290,9 @@ pub(crate) async fn shred(conn: &mut PgConnection, customer_id: Uuid) -> Result<
         "DELETE FROM images WHERE id IN ( \
              SELECT data ->> 'image_id' FROM events \
              WHERE stream_id = 'customer-' || $1::text AND event_type = 'AvatarChanged') \
-           AND id NOT IN ( \
-             SELECT data ->> 'image_id' FROM events WHERE event_type = 'ProductImageChanged')",
+           AND NOT EXISTS ( \
+             SELECT 1 FROM events p WHERE p.event_type = 'ProductImageChanged' \
+               AND p.data ->> 'image_id' = images.id)",
     )
     .bind(customer_id)
     .execute(&mut *conn)

@@ -13,7 +13,9 @@ use tillroll_events::StreamId;
 use uuid::Uuid;
 
 use super::feed::Live;
-use super::{Person, emit, fold, order_paid_after_a_failure, register, token, user_metadata};
+use super::{
+    Person, emit, fold, last_appended, order_paid_after_a_failure, register, token, user_metadata,
+};
 use crate::support::TestApp;
 
 const WANJIRU: Person = Person {
@@ -126,10 +128,10 @@ async fn after_closing_an_account_nothing_shows_the_persons_data_and_the_log_sti
         .await;
     assert_eq!(stream.ok(200)[0]["data"]["name"], WANJIRU.name);
     assert_eq!(stream.body[0]["data"]["email"], WANJIRU.email);
-    let head = store.head().await.unwrap().position;
+    let last = last_appended(&app).await.position;
     assert!(
         app.state
-            .wait_for_position(head, Duration::from_secs(10))
+            .wait_for_position(last, Duration::from_secs(20))
             .await
             .unwrap()
     );
@@ -159,7 +161,7 @@ async fn after_closing_an_account_nothing_shows_the_persons_data_and_the_log_sti
     .await;
     assert!(
         app.state
-            .wait_for_position(r.last.position, Duration::from_secs(10))
+            .wait_for_position(r.last.position, Duration::from_secs(20))
             .await
             .unwrap()
     );

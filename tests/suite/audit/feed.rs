@@ -8,7 +8,7 @@ use tillroll::store::export::EventView;
 use tillroll_events::{EncodedEvent, LogPosition, Metadata, StreamId};
 use uuid::Uuid;
 
-use super::{emit_many, token};
+use super::{emit_many, last_appended, readable, token};
 use crate::support::{Reply, TestApp};
 
 fn numbered(
@@ -80,6 +80,7 @@ async fn the_export_is_the_log_in_order_from_any_position() {
         )
         .await;
     }
+    readable(&app, last_appended(&app).await).await;
     let (_, auditor) = token(&app, Role::Auditor);
     let log = log(&app).await;
     assert_eq!(log.len(), 2500);
@@ -212,12 +213,16 @@ async fn the_live_feed_resumed_with_last_event_id_misses_and_repeats_nothing() {
             let streams: Vec<StreamId> = (0..3)
                 .map(|_| StreamId::new("tally", Uuid::now_v7()))
                 .collect();
+            let mut last = LogPosition::START;
             for i in 0..APPENDS {
-                emit_many(&store, vec![numbered(&streams[i % 3], i, 1)]).await;
+                last = emit_many(&store, vec![numbered(&streams[i % 3], i, 1)])
+                    .await
+                    .last;
                 if i % 10 == 0 {
                     tokio::task::yield_now().await;
                 }
             }
+            last
         })
     };
 
@@ -232,8 +237,9 @@ async fn the_live_feed_resumed_with_last_event_id_misses_and_repeats_nothing() {
     while seen.len() < APPENDS {
         seen.push(live.next().await);
     }
-    writer.await.unwrap();
+    let last = writer.await.unwrap();
     drop(live);
+    readable(&app, last).await;
 
     let expected: Vec<Value> = log(&app)
         .await
@@ -254,7 +260,8 @@ async fn the_live_feed_starts_at_the_head_without_last_event_id() {
     let app = TestApp::spawn().await;
     let (_, auditor) = token(&app, Role::Admin);
     let stream = StreamId::new("tally", Uuid::now_v7());
-    emit_many(&app.state.store, vec![numbered(&stream, 0, 3)]).await;
+    let old = emit_many(&app.state.store, vec![numbered(&stream, 0, 3)]).await;
+    readable(&app, old.last).await;
     let mut live = Live::connect(&app, &auditor, None).await;
     let fresh = emit_many(&app.state.store, vec![numbered(&stream, 3, 1)]).await;
     let (id, event) = live.next().await;

@@ -19,7 +19,7 @@ use tillroll::domain::phone::Msisdn;
 use tillroll::domain::stock::{self, Stock};
 use tillroll::domain::validate::{Actor, Email, PersonName};
 use tillroll::store::{AppendResult, EventStore, ExpectedVersion, NewEvent, StreamAppend};
-use tillroll_events::{DomainEvent, Metadata, StreamId};
+use tillroll_events::{DomainEvent, LogPosition, Metadata, StreamId};
 use uuid::Uuid;
 
 use crate::support::TestApp;
@@ -293,6 +293,31 @@ pub async fn order_paid_after_a_failure(
         product,
         event_ids: ids,
         stock_level_event,
+    }
+}
+
+/// Waits until the gap-safe log reads up to `last`. Transaction ids are cluster-wide, so an
+/// open transaction of any other test holds every reader back for a moment.
+pub async fn readable(app: &TestApp, last: LogPosition) {
+    let store = &app.state.store;
+    app.eventually(Duration::from_secs(20), || async {
+        (store.head().await.unwrap() >= last).then_some(())
+    })
+    .await;
+}
+
+/// The position of the last event appended (in tests that append one after another).
+pub async fn last_appended(app: &TestApp) -> LogPosition {
+    let (transaction_id, position): (i64, i64) = sqlx::query_as(
+        "SELECT transaction_id, global_position FROM events \
+         ORDER BY transaction_id DESC, global_position DESC LIMIT 1",
+    )
+    .fetch_one(app.pool())
+    .await
+    .unwrap();
+    LogPosition {
+        transaction_id,
+        position,
     }
 }
 

@@ -50,6 +50,20 @@ async fn only_auditors_and_admins_see_the_audit_routes() {
 async fn auditors_cannot_call_any_command_route() {
     let app = TestApp::spawn().await;
     let openapi = app.get("/openapi.json", None).await.ok(200).clone();
+    for (path, method) in [
+        ("/audit/orders/{id}/history", "get"),
+        ("/audit/orders/{id}", "get"),
+        ("/audit/streams/{stream_id}", "get"),
+        ("/audit/events", "get"),
+        ("/audit/verify", "get"),
+        ("/audit/checkpoints", "post"),
+        ("/audit/checkpoints/latest", "get"),
+        ("/events/live", "get"),
+    ] {
+        let operation = &openapi["paths"][path][method];
+        assert_eq!(operation["tags"][0], "audit", "{method} {path} in /openapi.json");
+        assert!(operation["security"].is_array(), "{method} {path} needs a token");
+    }
     let (_, auditor) = token(&app, Role::Auditor);
     let mut tried = Vec::new();
     for (path, operations) in openapi["paths"].as_object().unwrap() {
