@@ -239,7 +239,7 @@ pub async fn check(
     store: &EventStore,
 ) -> Result<(Option<CheckpointCheck>, Vec<ChainFailure>), StoreError> {
     let Some(checkpoint) = latest(store).await? else {
-        return Ok((None, Vec::new()));
+        return Ok((None, orphan_heads(store).await?));
     };
     let key = signing_key(store.pool()).await?;
     let mut failures = Vec::new();
@@ -276,6 +276,25 @@ pub async fn check(
         }),
         failures,
     ))
+}
+
+/// Stored heads without any checkpoint event: the audit stream itself was deleted.
+async fn orphan_heads(store: &EventStore) -> Result<Vec<ChainFailure>, StoreError> {
+    let orphan: Option<(Uuid,)> =
+        sqlx::query_as("SELECT checkpoint_id FROM audit_checkpoint_heads LIMIT 1")
+            .fetch_optional(store.pool())
+            .await?;
+    Ok(orphan
+        .map(|(checkpoint_id,)| ChainFailure {
+            stream_id: audit_stream().to_string(),
+            version: 1,
+            reason: format!(
+                "the heads of checkpoint {checkpoint_id} are stored but the audit stream holds \
+                 no checkpoint: it was deleted"
+            ),
+        })
+        .into_iter()
+        .collect())
 }
 
 /// Streams whose current events no longer reach, or no longer hold, their checkpointed head.

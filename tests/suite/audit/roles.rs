@@ -61,8 +61,14 @@ async fn auditors_cannot_call_any_command_route() {
         ("/events/live", "get"),
     ] {
         let operation = &openapi["paths"][path][method];
-        assert_eq!(operation["tags"][0], "audit", "{method} {path} in /openapi.json");
-        assert!(operation["security"].is_array(), "{method} {path} needs a token");
+        assert_eq!(
+            operation["tags"][0], "audit",
+            "{method} {path} in /openapi.json"
+        );
+        assert!(
+            operation["security"].is_array(),
+            "{method} {path} needs a token"
+        );
     }
     let (_, auditor) = token(&app, Role::Auditor);
     let mut tried = Vec::new();

@@ -223,5 +223,22 @@ async fn a_forged_checkpoint_or_edited_heads_fail_verification() {
         .ok(200)
         .clone();
     assert_eq!(report["checkpoint"]["signature_valid"], false);
+
+    // Deleting the checkpoints themselves leaves their heads behind.
+    tamper(
+        &app,
+        &["DELETE FROM events WHERE stream_id LIKE 'audit-%'".to_owned()],
+    )
+    .await;
+    let report = app
+        .get("/audit/verify", Some(&auditor))
+        .await
+        .ok(200)
+        .clone();
+    assert_eq!(report["ok"], false);
+    assert!(report["checkpoint"].is_null());
+    let failure = &report["failures"][0];
+    assert!(failure["stream_id"].as_str().unwrap().starts_with("audit-"));
+    assert_eq!(failure["version"], 1);
     app.stop().await;
 }
