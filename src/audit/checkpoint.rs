@@ -187,6 +187,42 @@ pub async fn record(
     Ok((checkpoint, appended.last))
 }
 
+/// The checkpoint reactor: every `every`, records a checkpoint if any event was appended
+/// outside the audit stream since the last one, until `stop` turns true. Safe to run in every
+/// process (recording is serialised by an advisory lock; a redundant checkpoint is harmless).
+pub fn spawn_periodic(
+    store: EventStore,
+    every: std::time::Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => return,
+                () = tokio::time::sleep(every) => {}
+            }
+            if let Err(error) = record_if_advanced(&store).await {
+                tracing::warn!(%error, "checkpoint not recorded");
+            }
+        }
+    })
+}
+
+/// Records a checkpoint unless nothing but checkpoints was appended since the last one.
+pub async fn record_if_advanced(store: &EventStore) -> Result<Option<Checkpoint>, StoreError> {
+    let (newest,): (Option<i64>,) =
+        sqlx::query_as("SELECT max(global_position) FROM events WHERE stream_id <> $1")
+            .bind(audit_stream().as_str())
+            .fetch_one(store.pool())
+            .await?;
+    let covered = latest(store).await?.map_or(0, |c| c.log_position);
+    if newest.unwrap_or(0) <= covered {
+        return Ok(None);
+    }
+    let metadata = Metadata::system(Uuid::now_v7());
+    Ok(Some(record(store, metadata).await?.0))
+}
+
 /// The latest checkpoint in the audit stream, if any.
 pub async fn latest(store: &EventStore) -> Result<Option<Checkpoint>, StoreError> {
     let stream = audit_stream();

@@ -2,6 +2,7 @@
 //! deleted and reordered events; the signed checkpoint catches a deleted tail or stream.
 
 use serde_json::json;
+use tillroll::audit::checkpoint::{latest, record_if_advanced, spawn_periodic};
 use tillroll::auth::Role;
 use tillroll_events::{EncodedEvent, Metadata, StreamId};
 use uuid::Uuid;
@@ -240,5 +241,39 @@ async fn a_forged_checkpoint_or_edited_heads_fail_verification() {
     let failure = &report["failures"][0];
     assert!(failure["stream_id"].as_str().unwrap().starts_with("audit-"));
     assert_eq!(failure["version"], 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_checkpoint_reactor_records_only_when_the_log_advanced() {
+    let app = TestApp::spawn().await;
+    let store = &app.state.store;
+    assert!(
+        record_if_advanced(store).await.unwrap().is_none(),
+        "empty log"
+    );
+    emit_many(store, vec![events("ticking", 2)]).await;
+    let first = record_if_advanced(store)
+        .await
+        .unwrap()
+        .expect("a checkpoint");
+    assert_eq!((first.streams, first.events), (1, 2));
+    assert!(
+        record_if_advanced(store).await.unwrap().is_none(),
+        "nothing new"
+    );
+
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let reactor = spawn_periodic(store.clone(), std::time::Duration::from_millis(50), stop);
+    emit_many(store, vec![events("ticking", 1)]).await;
+    let second = app
+        .eventually(std::time::Duration::from_secs(10), || async {
+            latest(store).await.unwrap().filter(|c| c.version == 2)
+        })
+        .await;
+    // The new stream and the audit stream, at the first checkpoint.
+    assert_eq!((second.streams, second.events), (3, 4));
+    stop_tx.send(true).unwrap();
+    reactor.await.unwrap();
     app.stop().await;
 }
