@@ -3,10 +3,10 @@
 //! the audit stream carries, HMAC-signed with the server's checkpoint key (`settings`).
 //!
 //! Hash chains alone cannot tell a stream whose last events were deleted, or a stream deleted
-//! whole, from one that never had them. The checkpoint can: verify recomputes the root from
-//! the heads table, checks the signature, and reports every stream whose current head is
-//! behind its checkpointed head (truncated), missing (dropped), or holds another event there
-//! (rewritten). Publishing each root elsewhere (anchoring) also makes the checkpoints
+//! whole, from one that never had them. The checkpoint can (see `verify`): the root is
+//! recomputed from the heads table, the signature checked, and every stream whose current
+//! head is behind its checkpointed head (truncated), missing (dropped), or holds another event
+//! there (rewritten) is reported. Publishing each root elsewhere (anchoring) also makes the checkpoints
 //! themselves tamper-evident to someone who can rewrite the whole database.
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -20,7 +20,6 @@ use tillroll_events::{AuditEvent, DomainEvent, LogPosition, Metadata};
 use uuid::Uuid;
 
 use super::merkle::{self, RootBuilder};
-use crate::store::verify::ChainFailure;
 use crate::store::{EventStore, ExpectedVersion, NewEvent, StoreError, StreamAppend};
 
 pub const ALGORITHM: &str = "HMAC-SHA256";
@@ -65,7 +64,7 @@ fn sign(key: &[u8], message: &str) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
-fn signature_valid(key: &[u8], message: &str, signature: &str) -> bool {
+pub(super) fn signature_valid(key: &[u8], message: &str, signature: &str) -> bool {
     let Ok(signature) = hex::decode(signature) else {
         return false;
     };
@@ -91,7 +90,7 @@ pub async fn signing_key(pool: &PgPool) -> Result<Vec<u8>, sqlx::Error> {
 }
 
 /// The heads of `checkpoint_id`, in tree order, folded into (root, streams, events).
-async fn fold_heads(
+pub(super) async fn fold_heads(
     conn: &mut PgConnection,
     checkpoint_id: Uuid,
 ) -> Result<(merkle::Hash, i64, i64), sqlx::Error> {
@@ -259,130 +258,6 @@ pub async fn latest(store: &EventStore) -> Result<Option<Checkpoint>, StoreError
         stream_id: recorded.stream_id,
         version: recorded.version,
     }))
-}
-
-/// The latest checkpoint and what checking the log against it found.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct CheckpointCheck {
-    pub checkpoint: Checkpoint,
-    pub signature_valid: bool,
-    pub root_valid: bool,
-}
-
-/// Checks the log against the latest checkpoint: its signature, its root against the heads
-/// table, and every checkpointed head against the stream's current events.
-pub async fn check(
-    store: &EventStore,
-) -> Result<(Option<CheckpointCheck>, Vec<ChainFailure>), StoreError> {
-    let Some(checkpoint) = latest(store).await? else {
-        return Ok((None, orphan_heads(store).await?));
-    };
-    let key = signing_key(store.pool()).await?;
-    let mut failures = Vec::new();
-    let at_checkpoint = |reason: String| ChainFailure {
-        stream_id: checkpoint.stream_id.clone(),
-        version: checkpoint.version,
-        reason,
-    };
-    let signature_valid =
-        signature_valid(&key, &signed_message(&checkpoint), &checkpoint.signature);
-    if !signature_valid {
-        failures.push(at_checkpoint(
-            "the checkpoint's signature does not match its content".into(),
-        ));
-    }
-    let mut conn = store.pool().acquire().await?;
-    let (root, streams, events) = fold_heads(&mut conn, checkpoint.checkpoint_id).await?;
-    let root_valid = hex::encode(root) == checkpoint.merkle_root
-        && streams == checkpoint.streams
-        && events == checkpoint.events;
-    if !root_valid {
-        failures.push(at_checkpoint(format!(
-            "the stored heads ({streams} streams, {events} events) do not give the \
-             checkpoint's Merkle root ({} streams, {} events)",
-            checkpoint.streams, checkpoint.events
-        )));
-    }
-    failures.extend(behind_heads(&mut conn, &checkpoint).await?);
-    Ok((
-        Some(CheckpointCheck {
-            checkpoint,
-            signature_valid,
-            root_valid,
-        }),
-        failures,
-    ))
-}
-
-/// Stored heads without any checkpoint event: the audit stream itself was deleted.
-async fn orphan_heads(store: &EventStore) -> Result<Vec<ChainFailure>, StoreError> {
-    let orphan: Option<(Uuid,)> =
-        sqlx::query_as("SELECT checkpoint_id FROM audit_checkpoint_heads LIMIT 1")
-            .fetch_optional(store.pool())
-            .await?;
-    Ok(orphan
-        .map(|(checkpoint_id,)| ChainFailure {
-            stream_id: audit_stream().to_string(),
-            version: 1,
-            reason: format!(
-                "the heads of checkpoint {checkpoint_id} are stored but the audit stream holds \
-                 no checkpoint: it was deleted"
-            ),
-        })
-        .into_iter()
-        .collect())
-}
-
-/// Streams whose current events no longer reach, or no longer hold, their checkpointed head.
-async fn behind_heads(
-    conn: &mut PgConnection,
-    checkpoint: &Checkpoint,
-) -> Result<Vec<ChainFailure>, sqlx::Error> {
-    let rows: Vec<(String, i64, Option<i64>)> = sqlx::query_as(
-        "SELECT h.stream_id, h.stream_version, cur.version \
-         FROM audit_checkpoint_heads h \
-         LEFT JOIN LATERAL (SELECT max(stream_version) AS version FROM events \
-                            WHERE events.stream_id = h.stream_id) cur ON true \
-         LEFT JOIN events e ON e.stream_id = h.stream_id AND e.stream_version = h.stream_version \
-         WHERE h.checkpoint_id = $1 \
-           AND (cur.version IS NULL OR cur.version < h.stream_version \
-                OR e.hash IS DISTINCT FROM h.hash) \
-         ORDER BY h.stream_id",
-    )
-    .bind(checkpoint.checkpoint_id)
-    .fetch_all(conn)
-    .await?;
-    let at = checkpoint
-        .recorded_at
-        .to_rfc3339_opts(SecondsFormat::Secs, true);
-    Ok(rows
-        .into_iter()
-        .map(|(stream_id, version, now)| match now {
-            None => ChainFailure {
-                stream_id,
-                version: 1,
-                reason: format!(
-                    "stream dropped: the checkpoint of {at} recorded it at version {version}, \
-                     no event of it is left"
-                ),
-            },
-            Some(now) if now < version => ChainFailure {
-                stream_id,
-                version: now + 1,
-                reason: format!(
-                    "stream truncated: it ends at version {now}, the checkpoint of {at} \
-                     recorded version {version}"
-                ),
-            },
-            Some(_) => ChainFailure {
-                stream_id,
-                version,
-                reason: format!(
-                    "version {version} is not the event the checkpoint of {at} recorded"
-                ),
-            },
-        })
-        .collect())
 }
 
 #[cfg(test)]
