@@ -198,6 +198,11 @@ fn spawn_background(state: &AppState, stop: watch::Receiver<bool>) -> Vec<JoinHa
     );
     let mut tasks = vec![tokio::spawn(runner.run(stop.clone()))];
     tasks.extend(reactors::spawn(state, stop.clone()));
+    tasks.push(crate::audit::checkpoint::spawn_periodic(
+        state.store.clone(),
+        state.config.audit_checkpoint_every,
+        stop.clone(),
+    ));
     // The listener holds no state worth finishing: it stops with the rest.
     let mut stopped = stop;
     tasks.push(tokio::spawn(async move {

@@ -4,13 +4,13 @@ use std::io::{BufWriter, Read, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use tillroll_projections::RebuildProgress;
 
 use crate::commands::Commands;
 use crate::config::Config;
 use crate::store::EventStore;
-use crate::store::export::EventView;
 use crate::{Application, db};
 
 type CliResult = Result<ExitCode, Box<dyn std::error::Error>>;
@@ -133,7 +133,7 @@ pub async fn projections_rebuild(name: Option<String>) -> CliResult {
 
 pub async fn audit_verify() -> CliResult {
     let (_, store) = store(2).await?;
-    let report = store.verify_chains().await?;
+    let report = crate::audit::verify::verify(&store).await?;
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(if report.ok {
         ExitCode::SUCCESS
@@ -142,21 +142,32 @@ pub async fn audit_verify() -> CliResult {
     })
 }
 
+/// Records a checkpoint of every stream's head and prints it (to publish elsewhere).
+pub async fn audit_checkpoint() -> CliResult {
+    let (_, store) = store(2).await?;
+    let mut metadata = tillroll_events::Metadata::system(uuid::Uuid::now_v7());
+    metadata.actor_role = "operator".into();
+    let (checkpoint, _) = crate::audit::checkpoint::record(&store, metadata).await?;
+    println!("{}", serde_json::to_string_pretty(&checkpoint)?);
+    Ok(ExitCode::SUCCESS)
+}
+
 pub async fn audit_export(after: i64) -> CliResult {
     let (_, store) = store(2).await?;
-    let Some(mut at) = store.locate(after).await? else {
+    let Some(at) = store.locate(after).await? else {
         eprintln!("no event has position {after}");
         return Ok(ExitCode::from(2));
     };
+    let range = crate::audit::export::Range {
+        after: at,
+        until: store.head().await?,
+        limit: None,
+        types: None,
+    };
     let mut out = BufWriter::new(std::io::stdout().lock());
-    loop {
-        let batch = store.read_all(at, 5000).await?;
-        let Some(last) = batch.last() else { break };
-        at = last.log_position();
-        for event in &batch {
-            serde_json::to_writer(&mut out, &EventView::from(event))?;
-            out.write_all(b"\n")?;
-        }
+    let mut chunks = std::pin::pin!(crate::audit::export::ndjson(store, range));
+    while let Some(chunk) = chunks.next().await {
+        out.write_all(&chunk?)?;
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)

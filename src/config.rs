@@ -40,6 +40,8 @@ pub struct Config {
     /// How long a payment attempt may wait for its callback before the reconciler asks.
     pub reconcile_after: Duration,
     pub access_token_ttl: Duration,
+    /// How often the audit reactor anchors the heads of every stream in a signed checkpoint.
+    pub audit_checkpoint_every: Duration,
 }
 
 /// `15m`, `30s`, `2h`, `1d`, `250ms`, or plain seconds.
@@ -110,6 +112,7 @@ impl Config {
             data_dir,
             reconcile_after: duration("TILLROLL_RECONCILE_AFTER", "2m")?,
             access_token_ttl: duration("TILLROLL_ACCESS_TOKEN_TTL", "15m")?,
+            audit_checkpoint_every: duration("TILLROLL_AUDIT_CHECKPOINT_EVERY", "1h")?,
         })
     }
 }

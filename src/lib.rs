@@ -2,6 +2,7 @@
 //! projectors turn the log into the read models that queries serve.
 
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod commands;

@@ -54,6 +54,8 @@ enum ProjectionsCommand {
 enum AuditCommand {
     /// Recompute every hash chain; exit code 1 on a broken chain.
     Verify,
+    /// Record a signed checkpoint of every stream's head (publish its root elsewhere).
+    Checkpoint,
     /// Write the log as NDJSON to stdout.
     Export {
         /// Start after this position.
@@ -89,6 +91,7 @@ async fn main() -> ExitCode {
         },
         Command::Audit { command } => match command {
             AuditCommand::Verify => cli::audit_verify().await,
+            AuditCommand::Checkpoint => cli::audit_checkpoint().await,
             AuditCommand::Export { after } => cli::audit_export(after).await,
         },
         Command::Users { command } => match command {

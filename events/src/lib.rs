@@ -1,6 +1,7 @@
 //! The facts of tillroll: one event enum per aggregate, event metadata, stream naming and
 //! schema versions. Plain data and serde; no IO.
 
+pub mod audit;
 pub mod cart;
 pub mod codec;
 pub mod customer;
@@ -12,6 +13,7 @@ pub mod recorded;
 pub mod stock;
 pub mod stream;
 
+pub use audit::AuditEvent;
 pub use cart::CartEvent;
 pub use codec::{DecodeError, DomainEvent, EncodedEvent};
 pub use customer::CustomerEvent;

@@ -17,11 +17,14 @@
 //! `PaymentConfirmed` makes the order `paid` whatever its status (a late payment after
 //! expiry included); when the domain cannot honour it, a `RefundFlagged` (and possibly a
 //! cancellation) follows and sets `refund_due`.
+//!
+//! `AccountClosed` sets the phone of the person's orders to `[erased]`.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
-use tillroll_events::{OrderEvent, RecordedEvent};
+use tillroll_events::audit::ERASED;
+use tillroll_events::{CustomerEvent, OrderEvent, RecordedEvent};
 use uuid::Uuid;
 
 use crate::{ProjectionError, Projector, decode};
@@ -46,10 +49,30 @@ impl Projector for OrdersProjector {
         for event in events {
             if let Some(order) = decode::<OrderEvent>(event) {
                 apply_order(conn, order?, event.recorded_at).await?;
+            } else if event.event_type == "AccountClosed" {
+                erase_phone(conn, event).await?;
             }
         }
         Ok(())
     }
+}
+
+/// The person's orders keep amounts and items; their phone reads as erased, as the order
+/// events' own phone does once the store has shredded the person's key (so a rebuild agrees).
+async fn erase_phone(
+    conn: &mut PgConnection,
+    event: &RecordedEvent,
+) -> Result<(), ProjectionError> {
+    if let Some(closed) = decode::<CustomerEvent>(event)
+        && let CustomerEvent::AccountClosed { customer_id, .. } = closed?
+    {
+        sqlx::query("UPDATE orders SET phone = $2 WHERE customer_id = $1")
+            .bind(customer_id)
+            .bind(ERASED)
+            .execute(conn)
+            .await?;
+    }
+    Ok(())
 }
 
 /// SQL: the outcome of attempt `$2` applies to the payment fields: it is the attempt in

@@ -39,6 +39,12 @@ impl AggregateCache {
         states.insert(stream.to_owned(), cached);
     }
 
+    /// Forgets every cached state (after an erasure: cached states may hold the person's
+    /// plaintext).
+    pub fn clear(&self) {
+        self.states.lock().expect("cache lock").clear();
+    }
+
     pub fn evict(&self, stream: &str) {
         self.states.lock().expect("cache lock").remove(stream);
     }

@@ -197,6 +197,20 @@ impl<'a> UnitOfWork<'a> {
         tx.commit().await?;
         self.store.committed();
 
+        let erased = self
+            .appends
+            .iter()
+            .flat_map(|a| &a.events)
+            .any(|e| e.event.event_type == "AccountClosed");
+        if erased {
+            // Cached states may hold the person's plaintext (an order's phone).
+            self.cache.clear();
+            return Ok(Committed {
+                position: (!result.event_ids.is_empty()).then_some(result.last),
+                event_ids: result.event_ids,
+                snapshots: Vec::new(),
+            });
+        }
         let mut snapshots = Vec::new();
         for (stream, loaded) in &self.loaded {
             self.cache.put(

@@ -2,6 +2,7 @@
 //! `queries` router (read models only; `X-Min-Position`), `audit`, and `ops`. Every failure is
 //! `application/problem+json`, axum's own rejections included.
 
+pub mod audit;
 pub mod auth;
 pub mod command;
 pub mod commands;
@@ -73,6 +74,7 @@ pub fn api(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(commands)
         .merge(queries)
         .merge(ops::router())
+        .merge(audit::router())
         .split_for_parts()
 }
 

@@ -7,6 +7,7 @@ use tillroll_events::{EncodedEvent, LogPosition, Metadata, StreamId};
 use uuid::Uuid;
 
 use super::hash::{self, GENESIS, HashInput};
+use super::vault::{self, Sealed};
 use super::{EventStore, NOTIFY_CHANNEL, StoreError};
 
 /// What the writer believes about a stream before appending to it.
@@ -104,17 +105,21 @@ async fn append_in(
         .map(|a| a.stream_id.as_str().to_owned())
         .collect();
     let heads = read_heads(conn, &streams).await?;
+    for (append, head) in appends.iter().zip(&heads) {
+        check_expected(append, head.as_ref())?;
+    }
+    // Personal fields are sealed before hashing: the chain covers what is stored.
+    let sealed = vault::seal(conn, appends).await?;
 
     let recorded_at = hash::truncate_to_micros(Utc::now());
     let mut rows = Rows::default();
     let mut versions = Vec::with_capacity(appends.len());
-    for (append, head) in appends.iter().zip(heads) {
-        check_expected(append, head.as_ref())?;
+    for ((append, head), sealed) in appends.iter().zip(heads).zip(sealed) {
         let (mut version, mut previous) = match head {
             Some(h) => (h.version, h.hash),
             None => (0, GENESIS.to_vec()),
         };
-        for new in &append.events {
+        for (new, sealed) in append.events.iter().zip(sealed) {
             version += 1;
             let metadata = serde_json::to_value(&new.metadata).expect("metadata serialises");
             let hash = hash::event_hash(
@@ -124,7 +129,7 @@ async fn append_in(
                     version,
                     event_type: &new.event.event_type,
                     schema_version: new.event.schema_version,
-                    data: &new.event.data,
+                    data: &sealed.data,
                     metadata: &metadata,
                     recorded_at,
                 },
@@ -133,6 +138,7 @@ async fn append_in(
                 append.stream_id.as_str(),
                 version,
                 new,
+                sealed,
                 metadata,
                 hash.clone(),
             );
@@ -150,6 +156,19 @@ async fn append_in(
     let inserted = insert_rows(conn, &rows, recorded_at)
         .await
         .map_err(|e| conflict_from_unique_violation(e, appends))?;
+    // Closing an account erases the person in the same transaction.
+    for closed in appends
+        .iter()
+        .flat_map(|a| &a.events)
+        .filter(|e| e.event.event_type == "AccountClosed")
+    {
+        if let Some(customer) = closed.event.data["customer_id"]
+            .as_str()
+            .and_then(|c| c.parse().ok())
+        {
+            vault::shred(conn, customer).await?;
+        }
+    }
     sqlx::query("SELECT pg_notify($1, '')")
         .bind(NOTIFY_CHANNEL)
         .execute(&mut *conn)
@@ -239,18 +258,28 @@ struct Rows {
     data: Vec<Value>,
     metadata: Vec<Value>,
     hashes: Vec<Vec<u8>>,
+    subjects: Vec<Option<Uuid>>,
 }
 
 impl Rows {
-    fn push(&mut self, stream: &str, version: i64, new: &NewEvent, metadata: Value, hash: Vec<u8>) {
+    fn push(
+        &mut self,
+        stream: &str,
+        version: i64,
+        new: &NewEvent,
+        sealed: Sealed,
+        metadata: Value,
+        hash: Vec<u8>,
+    ) {
         self.stream_ids.push(stream.to_owned());
         self.versions.push(version);
         self.event_ids.push(new.event_id);
         self.types.push(new.event.event_type.clone());
         self.schema_versions.push(new.event.schema_version);
-        self.data.push(new.event.data.clone());
+        self.data.push(sealed.data);
         self.metadata.push(metadata);
         self.hashes.push(hash);
+        self.subjects.push(sealed.subject);
     }
 }
 
@@ -263,13 +292,13 @@ async fn insert_rows(
     let (transaction_id, position): (i64, i64) = sqlx::query_as(
         "WITH inserted AS ( \
              INSERT INTO events (stream_id, stream_version, event_id, event_type, schema_version, \
-                                 data, metadata, recorded_at, hash) \
+                                 data, metadata, recorded_at, hash, pii_subject) \
              SELECT stream_id, stream_version, event_id, event_type, schema_version, data, \
-                    metadata, $8, hash \
+                    metadata, $8, hash, pii_subject \
              FROM unnest($1::text[], $2::bigint[], $3::uuid[], $4::text[], $5::int[], \
-                         $6::jsonb[], $7::jsonb[], $9::bytea[]) \
+                         $6::jsonb[], $7::jsonb[], $9::bytea[], $10::uuid[]) \
                   WITH ORDINALITY AS r(stream_id, stream_version, event_id, event_type, \
-                                       schema_version, data, metadata, hash, ord) \
+                                       schema_version, data, metadata, hash, pii_subject, ord) \
              ORDER BY ord \
              RETURNING transaction_id, global_position \
          ) \
@@ -284,6 +313,7 @@ async fn insert_rows(
     .bind(&rows.metadata)
     .bind(recorded_at)
     .bind(&rows.hashes)
+    .bind(&rows.subjects)
     .fetch_one(conn)
     .await?;
     Ok(LogPosition {

@@ -1,6 +1,7 @@
 //! The event store on Postgres: append with expected versions (one or many streams in one
 //! transaction), read a stream, read the whole log in a gap-safe commit order, subscribe,
-//! snapshots, idempotency records and the per-stream hash chain.
+//! snapshots, idempotency records, the per-stream hash chain, and the sealing of personal
+//! data (`vault`).
 
 mod append;
 pub mod export;
@@ -10,6 +11,7 @@ pub mod idempotency;
 mod read;
 pub mod snapshot;
 mod subscribe;
+pub mod vault;
 pub mod verify;
 
 use std::sync::Arc;

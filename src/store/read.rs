@@ -10,10 +10,15 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgExecutor, Row};
 use tillroll_events::{LogPosition, Metadata, RecordedEvent};
 
-use super::{EventStore, StoreError};
+use super::{EventStore, StoreError, vault};
 
 const COLUMNS: &str = "global_position, transaction_id, stream_id, stream_version, event_id, \
-                       event_type, schema_version, data, metadata, recorded_at, hash";
+                       event_type, schema_version, data, metadata, recorded_at, hash, \
+                       pii_keys.key AS pii_key";
+
+/// Every read joins the key of the event's person, so personal fields are unsealed (or read as
+/// erased) on the way out: code above the store only ever sees plaintext.
+const FROM: &str = "events LEFT JOIN pii_keys ON pii_keys.customer_id = events.pii_subject";
 
 /// The last readable position of the log, and how many transactions hold it back.
 #[derive(Debug, Clone, Copy, Default)]
@@ -23,15 +28,19 @@ pub struct LogHead {
 
 pub(crate) fn recorded_from_row(row: &PgRow) -> Result<RecordedEvent, sqlx::Error> {
     let metadata: serde_json::Value = row.try_get("metadata")?;
+    let event_id = row.try_get("event_id")?;
+    let mut data = row.try_get("data")?;
+    let key: Option<Vec<u8>> = row.try_get("pii_key")?;
+    vault::unseal(&mut data, event_id, key.as_deref());
     Ok(RecordedEvent {
         position: row.try_get("global_position")?,
         transaction_id: row.try_get("transaction_id")?,
         stream_id: row.try_get("stream_id")?,
         version: row.try_get("stream_version")?,
-        event_id: row.try_get("event_id")?,
+        event_id,
         event_type: row.try_get("event_type")?,
         schema_version: row.try_get("schema_version")?,
-        data: row.try_get("data")?,
+        data,
         metadata: serde_json::from_value::<Metadata>(metadata)
             .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
         recorded_at: row.try_get("recorded_at")?,
@@ -111,12 +120,34 @@ impl EventStore {
         correlation_id: uuid::Uuid,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM events \
+            "SELECT {COLUMNS} FROM {FROM} \
              WHERE (metadata ->> 'correlation_id')::uuid = $1 \
              ORDER BY transaction_id, global_position"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(correlation_id)
+            .fetch_all(self.pool())
+            .await?;
+        Ok(rows
+            .iter()
+            .map(recorded_from_row)
+            .collect::<Result<_, _>>()?)
+    }
+}
+
+impl EventStore {
+    /// Events whose metadata names one of `causes` as their causation, in log order.
+    pub async fn read_caused_by(
+        &self,
+        causes: &[uuid::Uuid],
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM {FROM} \
+             WHERE (metadata ->> 'causation_id')::uuid = ANY($1) \
+             ORDER BY transaction_id, global_position"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(causes)
             .fetch_all(self.pool())
             .await?;
         Ok(rows
@@ -132,7 +163,7 @@ pub(crate) async fn read_stream<'e>(
     after_version: i64,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
     let sql = format!(
-        "SELECT {COLUMNS} FROM events WHERE stream_id = $1 AND stream_version > $2 \
+        "SELECT {COLUMNS} FROM {FROM} WHERE stream_id = $1 AND stream_version > $2 \
          ORDER BY stream_version"
     );
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -158,7 +189,7 @@ pub(crate) async fn read_all<'e>(
         ""
     };
     let sql = format!(
-        "SELECT {COLUMNS} FROM events \
+        "SELECT {COLUMNS} FROM {FROM} \
          WHERE (transaction_id, global_position) > ($1, $2) \
            AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint \
            {type_filter} \

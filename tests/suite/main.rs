@@ -5,10 +5,12 @@ mod support;
 
 mod accounts;
 mod catalog;
+mod audit;
 mod http_basics;
 mod http_errors;
 mod money;
 mod projections;
 mod quickstart;
 mod stock;
+mod rebuild;
 mod store;
