@@ -4,8 +4,8 @@
 
 pub mod accounts;
 mod cache;
-pub mod catalog;
 pub mod cart;
+pub mod catalog;
 mod context;
 mod error;
 pub mod orders;

@@ -4,13 +4,13 @@
 mod support;
 
 mod accounts;
-mod catalog;
 mod audit;
+mod catalog;
 mod http_basics;
 mod http_errors;
 mod money;
 mod projections;
 mod quickstart;
-mod stock;
 mod rebuild;
+mod stock;
 mod store;

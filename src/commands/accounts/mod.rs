@@ -19,8 +19,8 @@ use uuid::Uuid;
 
 use crate::auth::jwt::JwtKeys;
 use crate::auth::rate_limit::RetryAfter;
-use crate::commands::{decision, 
-    CommandContext, CommandError, Commands, Outcome, Rejection, RejectionKind, SideWrite,
+use crate::commands::{
+    CommandContext, CommandError, Commands, Outcome, Rejection, RejectionKind, SideWrite, decision,
 };
 use crate::domain::customer::{Customer, CustomerError};
 use crate::domain::validate::FieldError;
@@ -169,18 +169,22 @@ async fn change(
 ) -> Result<Outcome<Account>, AccountError> {
     let stream = StreamId::customer(id);
     let outcome = commands
-        .run_boxed(ctx, &[stream.clone()], decision(move |uow| {
-            for write in side_writes() {
-                uow.also(write);
-            }
-            let (stream, decide) = (stream.clone(), decide.clone());
-            Box::pin(async move {
-                let (state, _) = uow.load::<Customer>(&stream).await?;
-                let events = decide(&state).map_err(Rejection::from)?;
-                uow.append::<Customer>(&stream, events);
-                Ok(uow.load::<Customer>(&stream).await?.0)
-            })
-        }))
+        .run_boxed(
+            ctx,
+            &[stream.clone()],
+            decision(move |uow| {
+                for write in side_writes() {
+                    uow.also(write);
+                }
+                let (stream, decide) = (stream.clone(), decide.clone());
+                Box::pin(async move {
+                    let (state, _) = uow.load::<Customer>(&stream).await?;
+                    let events = decide(&state).map_err(Rejection::from)?;
+                    uow.append::<Customer>(&stream, events);
+                    Ok(uow.load::<Customer>(&stream).await?.0)
+                })
+            }),
+        )
         .await?;
     Ok(Outcome {
         value: Account::of(commands.store(), outcome.value).await?,

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use super::{AccountError, Decide, Session, Tokens, blocking, change, session::NewRefresh};
 use crate::auth::password::{hash_password, validate_password};
-use crate::commands::{decision, CommandContext, Commands, Outcome, Rejection, SideWrite};
+use crate::commands::{CommandContext, Commands, Outcome, Rejection, SideWrite, decision};
 use crate::domain::customer::{self, Customer};
 use crate::domain::phone::Msisdn;
 use crate::domain::validate::{Email, FieldError, PersonName, Role};
@@ -111,33 +111,37 @@ async fn create(
     };
     let now = ctx.now;
     Ok(commands
-        .run_boxed(ctx, &[stream.clone()], decision(move |uow| {
-            uow.also(
-                SideWrite::new(
-                    "INSERT INTO account_emails (email_lower, customer_id) VALUES ($1, $2)",
-                )
-                .bind(key.clone())
-                .bind(id)
-                .on_duplicate("account_emails_pkey", duplicate_email()),
-            );
-            uow.also(
-                SideWrite::new(
-                    "INSERT INTO credentials (customer_id, password_hash) VALUES ($1, $2)",
-                )
-                .bind(id)
-                .bind(phc.clone()),
-            );
-            if let Some(refresh) = refresh {
-                uow.also(refresh.row(id, now));
-            }
-            let (stream, command) = (stream.clone(), command.clone());
-            Box::pin(async move {
-                let (state, _) = uow.load::<Customer>(&stream).await?;
-                let events = customer::register(&state, &command).map_err(Rejection::from)?;
-                uow.append::<Customer>(&stream, events);
-                Ok(uow.load::<Customer>(&stream).await?.0)
-            })
-        }))
+        .run_boxed(
+            ctx,
+            &[stream.clone()],
+            decision(move |uow| {
+                uow.also(
+                    SideWrite::new(
+                        "INSERT INTO account_emails (email_lower, customer_id) VALUES ($1, $2)",
+                    )
+                    .bind(key.clone())
+                    .bind(id)
+                    .on_duplicate("account_emails_pkey", duplicate_email()),
+                );
+                uow.also(
+                    SideWrite::new(
+                        "INSERT INTO credentials (customer_id, password_hash) VALUES ($1, $2)",
+                    )
+                    .bind(id)
+                    .bind(phc.clone()),
+                );
+                if let Some(refresh) = refresh {
+                    uow.also(refresh.row(id, now));
+                }
+                let (stream, command) = (stream.clone(), command.clone());
+                Box::pin(async move {
+                    let (state, _) = uow.load::<Customer>(&stream).await?;
+                    let events = customer::register(&state, &command).map_err(Rejection::from)?;
+                    uow.append::<Customer>(&stream, events);
+                    Ok(uow.load::<Customer>(&stream).await?.0)
+                })
+            }),
+        )
         .await?)
 }
 

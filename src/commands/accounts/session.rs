@@ -18,7 +18,7 @@ use crate::auth::rate_limit::{RateLimiter, email_key, ip_key};
 use crate::auth::refresh::{
     hash_refresh_token, looks_like_refresh_token, new_family_id, new_refresh_token,
 };
-use crate::commands::{decision, CommandContext, Commands, SideWrite};
+use crate::commands::{CommandContext, Commands, SideWrite, decision};
 use crate::domain::customer::Customer;
 
 /// The one answer for an unknown e-mail and a wrong password alike.
@@ -145,19 +145,23 @@ async fn open_account(
     let stream = StreamId::customer(id);
     let now = ctx.now;
     let outcome = commands
-        .run_boxed(ctx, &[stream.clone()], decision(move |uow| {
-            if let Some(refresh) = refresh {
-                uow.also(refresh.row(id, now));
-            }
-            let stream = stream.clone();
-            Box::pin(async move {
-                let (state, _) = uow.load::<Customer>(&stream).await?;
-                if !state.exists || state.closed || state.disabled {
-                    return Err(unauthorized(ACCOUNT_DISABLED).into());
+        .run_boxed(
+            ctx,
+            &[stream.clone()],
+            decision(move |uow| {
+                if let Some(refresh) = refresh {
+                    uow.also(refresh.row(id, now));
                 }
-                Ok(state)
-            })
-        }))
+                let stream = stream.clone();
+                Box::pin(async move {
+                    let (state, _) = uow.load::<Customer>(&stream).await?;
+                    if !state.exists || state.closed || state.disabled {
+                        return Err(unauthorized(ACCOUNT_DISABLED).into());
+                    }
+                    Ok(state)
+                })
+            }),
+        )
         .await?;
     Ok(outcome.value)
 }

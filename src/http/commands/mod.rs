@@ -1,11 +1,11 @@
 //! The commands router: every route that changes state. POSTs honour `Idempotency-Key`.
 
 mod accounts;
-mod catalog;
-mod stock;
 mod cart;
+mod catalog;
 mod orders;
 mod payments;
+mod stock;
 
 use utoipa_axum::router::OpenApiRouter;
 

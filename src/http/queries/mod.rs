@@ -1,11 +1,11 @@
 //! The queries router: reads of the read models only. `X-Min-Position` waits for them.
 
 pub(crate) mod accounts;
+mod cart;
 mod catalog;
 mod images;
-mod stock;
-mod cart;
 mod orders;
+mod stock;
 
 use utoipa_axum::router::OpenApiRouter;
 
