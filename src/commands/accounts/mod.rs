@@ -168,10 +168,11 @@ async fn change(
     side_writes: SideWrites,
 ) -> Result<Outcome<Account>, AccountError> {
     let stream = StreamId::customer(id);
+    let lock = [stream.clone()];
     let outcome = commands
         .run_boxed(
             ctx,
-            &[stream.clone()],
+            &lock,
             decision(move |uow| {
                 for write in side_writes() {
                     uow.also(write);

@@ -101,6 +101,7 @@ async fn create(
         .map_err(|e| AccountError::Internal(e.to_string()))?;
     let id = Uuid::now_v7();
     let stream = StreamId::customer(id);
+    let lock = [stream.clone()];
     let command = customer::Register {
         customer_id: id,
         email: account.email,
@@ -113,7 +114,7 @@ async fn create(
     Ok(commands
         .run_boxed(
             ctx,
-            &[stream.clone()],
+            &lock,
             decision(move |uow| {
                 uow.also(
                     SideWrite::new(

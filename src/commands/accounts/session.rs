@@ -143,11 +143,12 @@ async fn open_account(
     refresh: Option<&NewRefresh>,
 ) -> Result<Customer, AccountError> {
     let stream = StreamId::customer(id);
+    let lock = [stream.clone()];
     let now = ctx.now;
     let outcome = commands
         .run_boxed(
             ctx,
-            &[stream.clone()],
+            &lock,
             decision(move |uow| {
                 if let Some(refresh) = refresh {
                     uow.also(refresh.row(id, now));
