@@ -30,6 +30,7 @@ impl BenchDb {
         let user = server.get_username().to_owned();
         let pool = PgPoolOptions::new()
             .max_connections(40)
+            .min_connections(40)
             .connect_with(server.database(&name))
             .await
             .expect("bench database answers");
