@@ -181,7 +181,7 @@ pub async fn record(
         )
         .await?;
     tx.commit().await?;
-    store.committed();
+    store.committed(&appended);
     checkpoint.version = appended.version_of(&audit_stream()).unwrap_or_default();
     Ok((checkpoint, appended.last))
 }

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::cache::{AggregateCache, Cached};
 use super::{CommandContext, CommandError, Rejection};
 use crate::domain::Aggregate;
-use crate::store::{EventStore, ExpectedVersion, NewEvent, StreamAppend, snapshot};
+use crate::store::{AppendResult, EventStore, ExpectedVersion, NewEvent, StreamAppend, snapshot};
 
 /// A row written in the command's transaction (an email reservation, a credential…). A unique
 /// violation of `unique_constraint` becomes `on_duplicate` instead of an error.
@@ -164,7 +164,7 @@ impl<'a> UnitOfWork<'a> {
         self.side_writes.push(write);
     }
 
-    pub(super) async fn commit(self) -> Result<Committed, CommandError> {
+    pub(super) async fn commit(mut self) -> Result<Committed, CommandError> {
         if self.appends.is_empty() && self.side_writes.is_empty() {
             return Ok(Committed {
                 position: None,
@@ -172,30 +172,18 @@ impl<'a> UnitOfWork<'a> {
                 snapshots: Vec::new(),
             });
         }
-        let mut tx = self.store.pool().begin().await?;
-        let result = match self.store.append_in_tx(&mut tx, &self.appends).await {
-            Ok(result) => result,
-            Err(error) => {
-                self.evict_all();
-                return Err(error.into());
-            }
-        };
-        for write in self.side_writes {
-            if let Err(error) = sqlx::query_with(write.sql, write.args)
-                .execute(&mut *tx)
-                .await
-            {
-                if let (Some(db), Some((constraint, rejection))) =
-                    (error.as_database_error(), write.unique_constraint)
-                    && db.constraint() == Some(constraint)
-                {
-                    return Err(CommandError::Rejected(rejection));
+        let result = if self.side_writes.is_empty() {
+            // One statement in the common case (see EventStore::append).
+            match self.store.append(&self.appends).await {
+                Ok(result) => result,
+                Err(error) => {
+                    self.evict_all();
+                    return Err(error.into());
                 }
-                return Err(error.into());
             }
-        }
-        tx.commit().await?;
-        self.store.committed();
+        } else {
+            self.commit_with_side_writes().await?
+        };
 
         let erased = self
             .appends
@@ -234,6 +222,35 @@ impl<'a> UnitOfWork<'a> {
             event_ids: result.event_ids,
             snapshots,
         })
+    }
+
+    /// The events and the side rows in one transaction.
+    async fn commit_with_side_writes(&mut self) -> Result<AppendResult, CommandError> {
+        let mut tx = self.store.pool().begin().await?;
+        let result = match self.store.append_in_tx(&mut tx, &self.appends).await {
+            Ok(result) => result,
+            Err(error) => {
+                self.evict_all();
+                return Err(error.into());
+            }
+        };
+        for write in std::mem::take(&mut self.side_writes) {
+            if let Err(error) = sqlx::query_with(write.sql, write.args)
+                .execute(&mut *tx)
+                .await
+            {
+                if let (Some(db), Some((constraint, rejection))) =
+                    (error.as_database_error(), write.unique_constraint)
+                    && db.constraint() == Some(constraint)
+                {
+                    return Err(CommandError::Rejected(rejection));
+                }
+                return Err(error.into());
+            }
+        }
+        tx.commit().await?;
+        self.store.committed(&result);
+        Ok(result)
     }
 
     fn evict_all(&self) {

@@ -7,8 +7,9 @@ use tillroll_events::{EncodedEvent, LogPosition, Metadata, StreamId};
 use uuid::Uuid;
 
 use super::hash::{self, GENESIS, HashInput};
+use super::heads::{Head, HeadCache};
 use super::vault::{self, Sealed};
-use super::{EventStore, NOTIFY_CHANNEL, StoreError};
+use super::{EventStore, StoreError};
 
 /// What the writer believes about a stream before appending to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +54,8 @@ pub struct AppendResult {
     pub last: LogPosition,
     /// The ids of the appended events, in append order (for causation links).
     pub event_ids: Vec<Uuid>,
+    /// The new head of every stream appended to, for the head cache once committed.
+    pub(crate) heads: Vec<(String, Head)>,
 }
 
 impl AppendResult {
@@ -66,45 +69,53 @@ impl AppendResult {
 
 impl EventStore {
     /// Appends to every stream in `appends` atomically: all events or none.
+    ///
+    /// The common case is one round trip: stream heads come from the head cache (or need no
+    /// read for a new stream), and the rows go in with one multi-row INSERT, which is atomic
+    /// on its own. Appends that seal personal data or erase a person need several statements
+    /// and run in a transaction.
     pub async fn append(&self, appends: &[StreamAppend]) -> Result<AppendResult, StoreError> {
-        let mut tx = self.pool().begin().await?;
-        let result = append_in(&mut tx, appends).await?;
-        tx.commit().await?;
-        self.wake_handle().notify_waiters();
+        let result = if vault::needs_transaction(appends) {
+            let mut tx = self.pool().begin().await?;
+            let result = append_in(&mut tx, appends, &self.heads).await?;
+            tx.commit().await?;
+            result
+        } else {
+            let mut conn = self.pool().acquire().await?;
+            append_in(&mut conn, appends, &self.heads).await?
+        };
+        self.committed(&result);
         Ok(result)
     }
 
     /// For commands that must write something beside the events in the same transaction
-    /// (an email reservation, an idempotency record): the caller commits, then calls
+    /// (an email reservation, a credential): the caller commits, then calls
     /// [`EventStore::committed`].
     pub async fn append_in_tx(
         &self,
         tx: &mut Transaction<'_, Postgres>,
         appends: &[StreamAppend],
     ) -> Result<AppendResult, StoreError> {
-        append_in(tx, appends).await
+        append_in(tx, appends, &self.heads).await
     }
 
-    /// Wakes local subscribers after a transaction with appends has committed.
-    pub fn committed(&self) {
+    /// After the appends' transaction committed: remembers the new stream heads and wakes
+    /// local subscribers. (Never before the commit: a rolled-back head would poison the
+    /// cache.)
+    pub fn committed(&self, result: &AppendResult) {
+        for (stream, head) in &result.heads {
+            self.heads.put(stream, head.clone());
+        }
         self.wake_handle().notify_waiters();
     }
-}
-
-struct Head {
-    version: i64,
-    hash: Vec<u8>,
 }
 
 async fn append_in(
     conn: &mut PgConnection,
     appends: &[StreamAppend],
+    cache: &HeadCache,
 ) -> Result<AppendResult, StoreError> {
-    let streams: Vec<String> = appends
-        .iter()
-        .map(|a| a.stream_id.as_str().to_owned())
-        .collect();
-    let heads = read_heads(conn, &streams).await?;
+    let heads = resolve_heads(conn, appends, cache).await?;
     for (append, head) in appends.iter().zip(&heads) {
         check_expected(append, head.as_ref())?;
     }
@@ -114,6 +125,7 @@ async fn append_in(
     let recorded_at = hash::truncate_to_micros(Utc::now());
     let mut rows = Rows::default();
     let mut versions = Vec::with_capacity(appends.len());
+    let mut new_heads = Vec::with_capacity(appends.len());
     for ((append, head), sealed) in appends.iter().zip(heads).zip(sealed) {
         let (mut version, mut previous) = match head {
             Some(h) => (h.version, h.hash),
@@ -145,6 +157,13 @@ async fn append_in(
             previous = hash;
         }
         versions.push((append.stream_id.clone(), version));
+        new_heads.push((
+            append.stream_id.as_str().to_owned(),
+            Head {
+                version,
+                hash: previous,
+            },
+        ));
     }
     if rows.event_ids.is_empty() {
         return Ok(AppendResult {
@@ -153,9 +172,16 @@ async fn append_in(
         });
     }
 
-    let inserted = insert_rows(conn, &rows, recorded_at)
-        .await
-        .map_err(|e| conflict_from_unique_violation(e, appends))?;
+    let inserted = match insert_rows(conn, &rows, recorded_at).await {
+        Ok(inserted) => inserted,
+        Err(error) => {
+            // A stale cached head is one way to get here: forget what we assumed.
+            for append in appends {
+                cache.evict(append.stream_id.as_str());
+            }
+            return Err(conflict_from_unique_violation(error, appends));
+        }
+    };
     // Closing an account erases the person in the same transaction.
     for closed in appends
         .iter()
@@ -169,15 +195,47 @@ async fn append_in(
             vault::shred(conn, customer).await?;
         }
     }
-    sqlx::query("SELECT pg_notify($1, '')")
-        .bind(NOTIFY_CHANNEL)
-        .execute(&mut *conn)
-        .await?;
+    // Subscribers are woken by the statement trigger `events_notify` on commit.
     Ok(AppendResult {
         versions,
         last: inserted,
         event_ids: rows.event_ids,
+        heads: new_heads,
     })
+}
+
+/// Each stream's head as far as the expected version needs it: a new stream needs no read
+/// (a concurrent creator makes the insert fail, which is the conflict), an exact version
+/// known to the cache needs none either; the rest are read in one query.
+async fn resolve_heads(
+    conn: &mut PgConnection,
+    appends: &[StreamAppend],
+    cache: &HeadCache,
+) -> Result<Vec<Option<Head>>, StoreError> {
+    let mut heads: Vec<Option<Option<Head>>> = appends
+        .iter()
+        .map(|a| match a.expected {
+            ExpectedVersion::NoStream | ExpectedVersion::Exact(0) => Some(None),
+            ExpectedVersion::Exact(n) => cache
+                .get(a.stream_id.as_str())
+                .filter(|h| h.version == n)
+                .map(Some),
+            ExpectedVersion::Any => None,
+        })
+        .collect();
+    let unknown: Vec<String> = appends
+        .iter()
+        .zip(&heads)
+        .filter(|(_, h)| h.is_none())
+        .map(|(a, _)| a.stream_id.as_str().to_owned())
+        .collect();
+    if !unknown.is_empty() {
+        let mut read = read_heads(conn, &unknown).await?.into_iter();
+        for head in heads.iter_mut().filter(|h| h.is_none()) {
+            *head = Some(read.next().flatten());
+        }
+    }
+    Ok(heads.into_iter().map(Option::flatten).collect())
 }
 
 async fn read_heads(

@@ -7,6 +7,7 @@ mod append;
 pub mod export;
 mod feed;
 pub mod hash;
+mod heads;
 pub mod idempotency;
 mod read;
 pub mod snapshot;
@@ -52,6 +53,8 @@ impl StoreError {
 #[derive(Clone)]
 pub struct EventStore {
     pool: PgPool,
+    /// Last version and hash of recently appended streams, so most appends need no read.
+    heads: Arc<heads::HeadCache>,
     /// Woken after every local commit and by the LISTEN task for other processes' commits.
     wake: Arc<Notify>,
 }
@@ -60,6 +63,7 @@ impl EventStore {
     pub fn new(pool: PgPool) -> Self {
         Self {
             pool,
+            heads: Arc::new(heads::HeadCache::default()),
             wake: Arc::new(Notify::new()),
         }
     }

@@ -116,7 +116,7 @@ async fn concurrent_appends_are_read_exactly_once_in_a_consistent_order() {
                     let events = vec![event((w * 1000 + round) as i64), event(-1)];
                     written.extend(events.iter().map(|e| e.event_id));
                     let mut tx = pool.begin().await.unwrap();
-                    loop {
+                    let appended = loop {
                         let r = store
                             .append_in_tx(
                                 &mut tx,
@@ -124,14 +124,14 @@ async fn concurrent_appends_are_read_exactly_once_in_a_consistent_order() {
                             )
                             .await;
                         match r {
-                            Ok(_) => break,
+                            Ok(appended) => break appended,
                             Err(StoreError::Conflict { .. }) => {
                                 tx.rollback().await.unwrap();
                                 tx = pool.begin().await.unwrap();
                             }
                             Err(e) => panic!("{e}"),
                         }
-                    }
+                    };
                     if w % 2 == 0 {
                         tokio::task::yield_now().await;
                         barrier.wait().await;
@@ -140,7 +140,7 @@ async fn concurrent_appends_are_read_exactly_once_in_a_consistent_order() {
                         tx.commit().await.unwrap();
                         barrier.wait().await;
                     }
-                    store.committed();
+                    store.committed(&appended);
                 }
                 written
             })
@@ -334,5 +334,40 @@ async fn the_hash_chain_detects_edits_deletions_and_swaps() {
     ];
     expected.sort();
     assert_eq!(found, expected, "{report:?}");
+    db.drop().await;
+}
+
+/// Two processes (two stores, two head caches) on one stream: a stale cached head gives the
+/// conflict the writer deserves, and the chain stays intact afterwards.
+#[tokio::test]
+async fn a_stale_head_cache_conflicts_and_never_breaks_the_chain() {
+    let db = TestDb::new().await;
+    let (a, b) = (
+        EventStore::new(db.pool.clone()),
+        EventStore::new(db.pool.clone()),
+    );
+    let s = stream();
+    a.append(&[append(&s, ExpectedVersion::NoStream, vec![event(1)])])
+        .await
+        .unwrap();
+    b.append(&[append(&s, ExpectedVersion::Exact(1), vec![event(2)])])
+        .await
+        .unwrap();
+    let stale = a
+        .append(&[append(&s, ExpectedVersion::Exact(1), vec![event(3)])])
+        .await;
+    assert!(
+        matches!(stale, Err(StoreError::Conflict { .. })),
+        "{stale:?}"
+    );
+    a.append(&[append(&s, ExpectedVersion::Exact(2), vec![event(4)])])
+        .await
+        .unwrap();
+    a.append(&[append(&s, ExpectedVersion::Any, vec![event(5)])])
+        .await
+        .unwrap();
+    let report = a.verify_chains().await.unwrap();
+    assert!(report.ok, "{report:?}");
+    assert_eq!(report.events_checked, 4);
     db.drop().await;
 }

@@ -38,6 +38,14 @@ pub fn personal_fields(event_type: &str) -> &'static [&'static str] {
     }
 }
 
+/// Whether an append seals personal data or erases a person: both take several statements
+/// that must commit together with the events.
+pub(crate) fn needs_transaction(appends: &[crate::store::StreamAppend]) -> bool {
+    appends.iter().flat_map(|a| &a.events).any(|e| {
+        e.event.event_type == "AccountClosed" || !personal_fields(&e.event.event_type).is_empty()
+    })
+}
+
 /// An event's data as it is stored, and the person whose key sealed it.
 pub(crate) struct Sealed {
     pub subject: Option<Uuid>,
