@@ -2,7 +2,6 @@
 
 use std::io::{BufWriter, Read, Write};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -17,7 +16,8 @@ type CliResult = Result<ExitCode, Box<dyn std::error::Error>>;
 
 pub fn init_tracing() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx::postgres::notice=warn"));
     let json = std::env::var("TILLROLL_LOG_FORMAT").is_ok_and(|f| f == "json");
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -201,6 +201,7 @@ pub async fn create_admin(email: String, password_stdin: bool, name: String) -> 
 pub async fn demo() -> CliResult {
     let (_, store) = store(4).await?;
     let commands = Commands::new(store);
-    let _ = Arc::new(commands);
+    let summary = crate::demo::load(&commands).await?;
+    println!("{summary}");
     Ok(ExitCode::SUCCESS)
 }

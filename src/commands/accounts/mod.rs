@@ -29,7 +29,7 @@ use crate::store::{EventStore, StoreError};
 
 pub use admin::{AdminUpdate, close_user, update_user};
 pub use profile::{change_avatar, update_profile};
-pub use register::{NewAccount, create_admin, ensure_admin, register};
+pub use register::{NewAccount, create_admin, create_with_role, ensure_admin, register};
 pub use session::{login, logout, refresh};
 
 /// How long a refresh token (one link of a session's family) may be used.

@@ -83,6 +83,16 @@ pub async fn register(
 
 /// Appends `CustomerRegistered` with the e-mail reservation, the password hash and (for a
 /// session) the first refresh token, all in one transaction.
+/// An account with a given role and no session (the demo loader and tooling).
+pub async fn create_with_role(
+    commands: &Commands,
+    ctx: &CommandContext,
+    account: NewAccount,
+    role: Role,
+) -> Result<Outcome<Customer>, AccountError> {
+    create(commands, ctx, account, role, None).await
+}
+
 async fn create(
     commands: &Commands,
     ctx: &CommandContext,
