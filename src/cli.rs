@@ -108,26 +108,24 @@ pub async fn projections_rebuild(name: Option<String>) -> CliResult {
         "{prefix:>10} [{bar:40}] {pos}/{len} events ({per_sec}, {eta})",
     )?
     .progress_chars("=> ");
-    for projector in projectors {
-        let bar = ProgressBar::new(total as u64)
-            .with_style(style.clone())
-            .with_prefix(projector.name());
-        let started = std::time::Instant::now();
-        let events = tillroll_projections::rebuild(
-            store.pool(),
-            &store,
-            projector.as_ref(),
-            &Bar(bar.clone()),
-        )
-        .await?;
-        bar.finish();
-        eprintln!(
-            "{}: {} events in {:.2?}",
-            projector.name(),
-            events,
-            started.elapsed()
-        );
-    }
+    // All of them (or the one named) in one pass over the log.
+    let label = name.as_deref().unwrap_or("all");
+    let bar = ProgressBar::new(total as u64)
+        .with_style(style)
+        .with_prefix(label.to_owned());
+    let started = std::time::Instant::now();
+    let refs: Vec<&dyn tillroll_projections::Projector> =
+        projectors.iter().map(|p| p.as_ref()).collect();
+    let events =
+        tillroll_projections::rebuild_all(store.pool(), &store, &refs, &Bar(bar.clone())).await?;
+    bar.finish();
+    let names: Vec<&str> = projectors.iter().map(|p| p.name()).collect();
+    eprintln!(
+        "rebuilt {} from {} events in {:.2?}",
+        names.join(", "),
+        events,
+        started.elapsed()
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -120,6 +120,8 @@ async fn run(flags: Flags) -> Results {
     results
         .measures
         .push(server::checkout(&srv, &fixture, &flags, 32).await);
+    // Lag at steady state: let the projectors drain what the checkout run left first.
+    srv.wait_ready(Duration::from_secs(300)).await;
     let lag = server::projection_lag(&srv, &fixture, &flags, 16).await;
     results.values.push(("P5 lag p50 (ms)".into(), lag.0));
     results.values.push(("P5 lag p99 (ms)".into(), lag.1));

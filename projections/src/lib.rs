@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use sqlx::PgConnection;
 use tillroll_events::{LogPosition, RecordedEvent};
 
-pub use rebuild::{RebuildProgress, rebuild};
+pub use rebuild::{RebuildProgress, rebuild, rebuild_all};
 pub use runner::{Progress, Runner, load_checkpoint, wait_for};
 
 #[derive(Debug, thiserror::Error)]

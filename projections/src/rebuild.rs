@@ -1,10 +1,12 @@
-//! Rebuilding a read model from event 1 into fresh tables beside the live ones (blue/green),
+//! Rebuilding read models from event 1 into fresh tables beside the live ones (blue/green),
 //! then swapping them in, so queries keep answering during the rebuild.
 //!
-//! The shadow tables live in their own schema and the projector's unqualified table names
-//! reach them through `SET LOCAL search_path`. The swap runs in one transaction that first
-//! locks the live checkpoint row (waiting out the live batch in flight), applies the last
-//! events to the shadow, then replaces the live tables and moves the checkpoint.
+//! The shadow tables live in one schema per projector and the projectors' unqualified table
+//! names reach them through `SET LOCAL search_path` (table names are unique across
+//! projectors). Several projectors rebuild in one pass over the log. The swap runs in one
+//! transaction that first locks the live checkpoint rows (waiting out a live batch in
+//! flight), applies the last events to the shadows, then replaces the live tables and moves
+//! the checkpoints.
 
 use sqlx::{PgConnection, PgPool};
 use tillroll_events::LogPosition;
@@ -14,7 +16,7 @@ use crate::{EventFeed, ProjectionError, Projector};
 
 const BATCH: i64 = 5000;
 
-/// Reports progress (events applied so far) to a progress bar or a log.
+/// Reports progress (events read so far) to a progress bar or a log.
 pub trait RebuildProgress {
     fn advanced(&self, events: u64);
 }
@@ -27,9 +29,14 @@ fn shadow_schema(projector: &dyn Projector) -> String {
     format!("rebuild_{}", projector.name())
 }
 
-async fn use_shadow(conn: &mut PgConnection, schema: &str) -> Result<(), sqlx::Error> {
+async fn use_shadows(
+    conn: &mut PgConnection,
+    projectors: &[&dyn Projector],
+) -> Result<(), sqlx::Error> {
+    let schemas: Vec<String> = projectors.iter().map(|p| shadow_schema(*p)).collect();
     sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SET LOCAL search_path TO {schema}, public"
+        "SET LOCAL search_path TO {}, public",
+        schemas.join(", ")
     )))
     .execute(conn)
     .await?;
@@ -43,64 +50,87 @@ pub async fn rebuild(
     projector: &dyn Projector,
     progress: &dyn RebuildProgress,
 ) -> Result<u64, ProjectionError> {
-    let schema = shadow_schema(projector);
-    create_shadow(pool, projector, &schema).await?;
+    rebuild_all(pool, feed, &[projector], progress).await
+}
 
+/// Reads events after `at` on `conn` and applies them to every projector; returns the new
+/// position and the number read, or `None` at the end of the log.
+async fn apply_batch(
+    conn: &mut PgConnection,
+    feed: &dyn EventFeed,
+    projectors: &[&dyn Projector],
+    at: LogPosition,
+) -> Result<Option<(LogPosition, u64)>, ProjectionError> {
+    let events = feed.read_batch(conn, at, BATCH).await?;
+    let Some(last) = events.last().map(|e| e.log_position()) else {
+        return Ok(None);
+    };
+    for projector in projectors {
+        projector.apply(conn, &events).await?;
+    }
+    Ok(Some((last, events.len() as u64)))
+}
+
+/// Rebuilds several projectors in one pass over the log; returns the number of events read.
+pub async fn rebuild_all(
+    pool: &PgPool,
+    feed: &dyn EventFeed,
+    projectors: &[&dyn Projector],
+    progress: &dyn RebuildProgress,
+) -> Result<u64, ProjectionError> {
+    for projector in projectors {
+        create_shadow(pool, *projector).await?;
+    }
     let mut at = LogPosition::START;
     let mut total = 0u64;
     loop {
         let mut tx = pool.begin().await?;
-        use_shadow(&mut tx, &schema).await?;
-        let events = feed.read_batch(&mut tx, at, BATCH).await?;
-        let Some(last) = events.last().map(|e| e.log_position()) else {
+        use_shadows(&mut tx, projectors).await?;
+        let Some((last, read)) = apply_batch(&mut tx, feed, projectors, at).await? else {
             break;
         };
-        projector.apply(&mut tx, &events).await?;
         tx.commit().await?;
         at = last;
-        total += events.len() as u64;
-        progress.advanced(events.len() as u64);
+        total += read;
+        progress.advanced(read);
     }
 
     let mut tx = pool.begin().await?;
-    load_checkpoint(&mut tx, projector.name(), true).await?;
-    use_shadow(&mut tx, &schema).await?;
-    loop {
-        let events = feed.read_batch(&mut tx, at, BATCH).await?;
-        let Some(last) = events.last().map(|e| e.log_position()) else {
-            break;
-        };
-        projector.apply(&mut tx, &events).await?;
+    for projector in projectors {
+        load_checkpoint(&mut tx, projector.name(), true).await?;
+    }
+    use_shadows(&mut tx, projectors).await?;
+    while let Some((last, read)) = apply_batch(&mut tx, feed, projectors, at).await? {
         at = last;
-        total += events.len() as u64;
-        progress.advanced(events.len() as u64);
+        total += read;
+        progress.advanced(read);
     }
     sqlx::query("SET LOCAL search_path TO public")
         .execute(&mut *tx)
         .await?;
-    for table in projector.tables() {
-        sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE public.{table}")))
+    for projector in projectors {
+        let schema = shadow_schema(*projector);
+        for table in projector.tables() {
+            sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE public.{table}")))
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "ALTER TABLE {schema}.{table} SET SCHEMA public"
+            )))
             .execute(&mut *tx)
             .await?;
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "ALTER TABLE {schema}.{table} SET SCHEMA public"
-        )))
-        .execute(&mut *tx)
-        .await?;
+        }
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema}")))
+            .execute(&mut *tx)
+            .await?;
+        store_checkpoint(&mut tx, projector.name(), at).await?;
     }
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema}")))
-        .execute(&mut *tx)
-        .await?;
-    store_checkpoint(&mut tx, projector.name(), at).await?;
     tx.commit().await?;
     Ok(total)
 }
 
-async fn create_shadow(
-    pool: &PgPool,
-    projector: &dyn Projector,
-    schema: &str,
-) -> Result<(), sqlx::Error> {
+async fn create_shadow(pool: &PgPool, projector: &dyn Projector) -> Result<(), sqlx::Error> {
+    let schema = shadow_schema(projector);
     let mut tx = pool.begin().await?;
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "DROP SCHEMA IF EXISTS {schema} CASCADE"

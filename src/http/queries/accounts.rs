@@ -2,8 +2,6 @@
 //! `GET /users/{id}`. Closed accounts are gone: they are neither listed nor found.
 
 use axum::extract::State;
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -15,6 +13,8 @@ use crate::http::auth::User;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{Json, Path, Query};
 use crate::state::AppState;
+
+use super::page::{self, Cursor, Page};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -126,11 +126,7 @@ struct ListUsers {
     cursor: Option<String>,
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct UserPage {
-    items: Vec<UserView>,
-    next_cursor: Option<String>,
-}
+pub type UserPage = Page<UserView>;
 
 /// Accounts, newest first (admins).
 #[utoipa::path(get, path = "/users", tag = "accounts", security(("bearer" = [])),
@@ -143,13 +139,10 @@ async fn list_users(
     Query(query): Query<ListUsers>,
 ) -> Result<Json<UserPage>, ApiError> {
     user.require(&[Role::Admin])?;
-    let limit = query.limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::field("limit", "must be between 1 and 100"));
-    }
-    let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
-    let (after_at, after_id) = after.unzip();
-    let mut rows: Vec<UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    let limit = page::limit(query.limit)?;
+    let after = query.cursor.as_deref().map(Cursor::decode).transpose()?;
+    let (after_at, after_id) = after.map(|c| (c.at, c.id)).unzip();
+    let rows: Vec<UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM customers \
          WHERE NOT closed AND ($1::timestamptz IS NULL OR (created_at, id) < ($1, $2)) \
          ORDER BY created_at DESC, id DESC LIMIT $3"
@@ -159,46 +152,13 @@ async fn list_users(
     .bind(limit + 1)
     .fetch_all(&state.pool)
     .await?;
-    let more = rows.len() as i64 > limit;
-    rows.truncate(limit as usize);
-    let next_cursor = more
-        .then(|| rows.last().map(|r| encode_cursor(r.created_at, r.id)))
-        .flatten();
-    Ok(Json(UserPage {
-        items: rows.into_iter().map(UserView::from).collect(),
-        next_cursor,
-    }))
-}
-
-/// The keyset position `(created_at, id)` of the last row of a page.
-fn encode_cursor(at: DateTime<Utc>, id: Uuid) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{}.{id}", at.timestamp_micros()))
-}
-
-fn decode_cursor(cursor: &str) -> Result<(DateTime<Utc>, Uuid), ApiError> {
-    let invalid = || ApiError::field("cursor", "is not a cursor from this list");
-    let raw = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
-    let raw = String::from_utf8(raw).map_err(|_| invalid())?;
-    let (micros, id) = raw.split_once('.').ok_or_else(invalid)?;
-    let at = micros
-        .parse()
-        .ok()
-        .and_then(DateTime::from_timestamp_micros)
-        .ok_or_else(invalid)?;
-    Ok((at, Uuid::parse_str(id).map_err(|_| invalid())?))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cursors_round_trip_and_garbage_is_a_400() {
-        let at = DateTime::from_timestamp_micros(1_764_000_000_123_456).unwrap();
-        let id = Uuid::now_v7();
-        assert_eq!(decode_cursor(&encode_cursor(at, id)).unwrap(), (at, id));
-        for bad in ["", "!!", "bm9wZQ", &URL_SAFE_NO_PAD.encode("1.nope")] {
-            assert_eq!(decode_cursor(bad).unwrap_err().status(), 400, "{bad}");
-        }
-    }
+    Ok(Json(Page::of(
+        rows,
+        limit,
+        |r| Cursor {
+            at: r.created_at,
+            id: r.id,
+        },
+        UserView::from,
+    )))
 }

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::orders::page::{self, Cursor, Page};
+use super::page::{self, Cursor, Page};
 use crate::auth::Role;
 use crate::commands::cart::{CartItemView, CartView};
 use crate::domain::money;

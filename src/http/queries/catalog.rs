@@ -3,7 +3,6 @@
 //! Withdrawn products are never listed.
 
 pub mod listing;
-pub mod page;
 
 use std::collections::BTreeMap;
 

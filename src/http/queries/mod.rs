@@ -5,6 +5,7 @@ mod cart;
 mod catalog;
 mod images;
 mod orders;
+pub(crate) mod page;
 mod stock;
 
 use utoipa_axum::router::OpenApiRouter;

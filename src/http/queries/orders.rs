@@ -3,7 +3,6 @@
 //! Someone else's order is a 404.
 
 mod events;
-pub(super) mod page;
 
 use axum::extract::State;
 use chrono::{DateTime, Utc};
@@ -11,12 +10,12 @@ use serde::{Deserialize, Serialize};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
+use super::page::{self, Cursor, Page};
 use crate::commands::orders::{OrderItemView, OrderView, PaymentView};
 use crate::http::auth::User;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{Json, Path, Query};
 use crate::state::AppState;
-use page::{Cursor, Page};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -7,7 +7,7 @@ use sqlx::{Postgres, QueryBuilder};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::catalog::page::{decode_cursor, encode_cursor, parse_limit, problem};
+use super::page::{decode_cursor, encode_cursor, parse_limit, problem};
 use crate::auth::Role;
 use crate::commands::stock::{StockLevels, StockView};
 use crate::http::auth::User;

@@ -8,10 +8,10 @@ use serde::{Deserialize, Serialize};
 use sqlx::{PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use super::page::{decode_cursor, encode_cursor, parse_limit, problem};
 use super::{COLUMNS, ProductPage, ProductRow};
 use crate::domain::validate::CategorySlug;
 use crate::http::error::{ApiError, FieldProblem};
+use crate::http::queries::page::{decode_cursor, encode_cursor, parse_limit, problem};
 
 const MAX_QUERY_CHARS: usize = 200;
 
