@@ -21,6 +21,9 @@ use crate::payments::{self, MpesaGateway};
 use crate::state::AppState;
 use crate::store::EventStore;
 
+/// Connections reserved for the projection runner (one holds the leadership lock).
+const PROJECTION_CONNECTIONS: u32 = 5;
+
 /// Login failures allowed per account and per client address within the window.
 const LOGIN_FAILURES: u32 = 5;
 const LOGIN_WINDOW: Duration = Duration::from_secs(15 * 60);
@@ -190,8 +193,13 @@ impl Application {
 
 fn spawn_background(state: &AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
     let listener = state.store.spawn_listener();
+    // The projectors get connections of their own, so a burst of requests can never starve
+    // them (their lag is what every X-Min-Position query waits on).
+    let projection_pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(PROJECTION_CONNECTIONS)
+        .connect_lazy_with((*state.pool.connect_options()).clone());
     let runner = tillroll_projections::Runner::new(
-        state.pool.clone(),
+        projection_pool,
         Arc::new(state.store.clone()),
         tillroll_projections::all(),
         state.progress.clone(),

@@ -129,7 +129,7 @@ impl Runner {
 
     /// Runs until `shutdown` turns true; finishes the batch in hand first.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        let Some(_leader) = self.lead(&mut shutdown).await else {
+        let Some(mut leader) = self.lead(&mut shutdown).await else {
             return;
         };
         let tasks: Vec<_> = self
@@ -147,6 +147,12 @@ impl Runner {
         for task in tasks {
             let _ = task.await;
         }
+        // The lock lives as long as the session: release it so another process (or this one
+        // restarted on the same pool) can lead at once.
+        let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(LEADER_LOCK)
+            .execute(&mut *leader)
+            .await;
     }
 
     /// Waits to become the one process running projectors; holds the lock's connection.
@@ -224,10 +230,23 @@ pub async fn wait_for(
 ) -> Result<bool, sqlx::Error> {
     let deadline = tokio::time::Instant::now() + timeout;
     let mut receivers: Vec<_> = names.iter().filter_map(|n| progress.subscribe(n)).collect();
+    let mut last_read = None::<tokio::time::Instant>;
     loop {
         if receivers.iter().all(|r| *r.borrow() >= target) {
             return Ok(true);
         }
+        // Projectors running here publish their progress at once; the committed checkpoints
+        // (for projectors in another process) are read at most every 50 ms per waiter.
+        let local = receivers.iter().any(|r| *r.borrow() > LogPosition::START);
+        let due = last_read.is_none_or(|at| at.elapsed() >= Duration::from_millis(50));
+        if local || !due {
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(false);
+            }
+            nap(&mut receivers, target).await;
+            continue;
+        }
+        last_read = Some(tokio::time::Instant::now());
         let rows: Vec<(i64, i64)> =
             sqlx::query_as("SELECT transaction_id, position FROM checkpoints WHERE name = ANY($1)")
                 .bind(names)
@@ -246,14 +265,17 @@ pub async fn wait_for(
         if tokio::time::Instant::now() >= deadline {
             return Ok(false);
         }
-        // Woken by local progress; the short timer covers projectors in another process.
-        let lagging = receivers.iter_mut().find(|r| *r.borrow() < target);
-        let nap = Duration::from_millis(20);
-        match lagging {
-            Some(receiver) => {
-                let _ = tokio::time::timeout(nap, receiver.changed()).await;
-            }
-            None => tokio::time::sleep(nap).await,
+        nap(&mut receivers, target).await;
+    }
+}
+
+/// Waits for a lagging local projector to move, or 20 ms.
+async fn nap(receivers: &mut [watch::Receiver<LogPosition>], target: LogPosition) {
+    let nap = Duration::from_millis(20);
+    match receivers.iter_mut().find(|r| *r.borrow() < target) {
+        Some(receiver) => {
+            let _ = tokio::time::timeout(nap, receiver.changed()).await;
         }
+        None => tokio::time::sleep(nap).await,
     }
 }
