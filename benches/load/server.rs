@@ -294,12 +294,16 @@ pub async fn checkout(
 
 /// P5: with half the clients adding to carts, how long after a command's answer its effect
 /// is visible in the read model: a GET /cart with X-Min-Position minus a plain GET /cart.
+/// The background load is open-loop: `load` workers together send `rate` requests per second
+/// (half of P2's measured maximum), so the system is half loaded rather than saturated.
 pub async fn projection_lag(
     srv: &Server,
     fixture: &Fixture,
     flags: &Flags,
     load: usize,
+    rate: f64,
 ) -> (f64, f64) {
+    let interval = Duration::from_secs_f64(load as f64 / rate.max(1.0));
     let background = {
         let tokens = Arc::new(fixture.customers.clone());
         let ids = fixture.product_ids.clone();
@@ -320,10 +324,13 @@ pub async fn projection_lag(
                         .bearer_auth(token)
                         .json(&json!({"product_id": product, "quantity": 1}));
                     async move {
-                        request
+                        let started = Instant::now();
+                        let answer = request
                             .send()
                             .await
-                            .map_or(Outcome::Error, |r| outcome(r.status()))
+                            .map_or(Outcome::Error, |r| outcome(r.status()));
+                        tokio::time::sleep(interval.saturating_sub(started.elapsed())).await;
+                        answer
                     }
                 },
             )
