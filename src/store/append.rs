@@ -11,6 +11,9 @@ use super::heads::{Head, HeadCache};
 use super::vault::{self, Sealed};
 use super::{EventStore, StoreError};
 
+/// Tries of an append whose `Any` stream kept moving under it.
+const ANY_ATTEMPTS: u64 = 30;
+
 /// What the writer believes about a stream before appending to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExpectedVersion {
@@ -74,7 +77,29 @@ impl EventStore {
     /// read for a new stream), and the rows go in with one multi-row INSERT, which is atomic
     /// on its own. Appends that seal personal data or erase a person need several statements
     /// and run in a transaction.
+    ///
+    /// A stream appended to with [`ExpectedVersion::Any`] that another writer extended between
+    /// our read of its head and our insert is not a conflict for this caller: the append is
+    /// tried again (a few times) on the new head.
     pub async fn append(&self, appends: &[StreamAppend]) -> Result<AppendResult, StoreError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.append_once(appends).await {
+                Err(StoreError::Conflict {
+                    expected: ExpectedVersion::Any,
+                    ..
+                }) if attempt < ANY_ATTEMPTS => {
+                    // A little jitter so writers racing on one stream spread out.
+                    let pause = rand::random::<u64>() % (attempt * 500);
+                    tokio::time::sleep(std::time::Duration::from_micros(pause)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn append_once(&self, appends: &[StreamAppend]) -> Result<AppendResult, StoreError> {
         let result = if vault::needs_transaction(appends) {
             let mut tx = self.pool().begin().await?;
             let result = append_in(&mut tx, appends, &self.heads).await?;

@@ -371,3 +371,31 @@ async fn a_stale_head_cache_conflicts_and_never_breaks_the_chain() {
     assert_eq!(report.events_checked, 4);
     db.drop().await;
 }
+
+/// `Any` means "whatever the version": concurrent writers on one stream all get their events
+/// in, in some order, and the chain stays intact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_any_appends_to_one_stream_all_land() {
+    let db = TestDb::with_pool_size(10).await;
+    let store = EventStore::new(db.pool.clone());
+    let s = stream();
+    let writers: Vec<_> = (0..8)
+        .map(|w| {
+            let (store, s) = (store.clone(), s.clone());
+            tokio::spawn(async move {
+                for n in 0..10 {
+                    store
+                        .append(&[append(&s, ExpectedVersion::Any, vec![event(w * 100 + n)])])
+                        .await
+                        .expect("an Any append is retried, not refused");
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    assert_eq!(store.read_stream(s.as_str(), 0).await.unwrap().len(), 80);
+    assert!(store.verify_chains().await.unwrap().ok);
+    db.drop().await;
+}
