@@ -59,8 +59,16 @@ async fn receive_mpesa_callback(
         None => ApiError::bad_request(e.to_string()),
     })?;
     let id = callback.checkout_request_id;
-    let stored: serde_json::Value = serde_json::from_slice(&body)
+    let mut stored: serde_json::Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
+    // The inbox keeps no personal data: the payer's phone is not needed to settle, and would
+    // outlive an account's erasure.
+    if let Some(items) = stored
+        .pointer_mut("/Body/stkCallback/CallbackMetadata/Item")
+        .and_then(|i| i.as_array_mut())
+    {
+        items.retain(|item| item["Name"] != "PhoneNumber");
+    }
     // A repeat is a no-op, except that a real outcome replaces an "unreachable" one (1037,
     // 4999), which settled nothing.
     let inserted = sqlx::query(
