@@ -21,7 +21,9 @@ use crate::state::AppState;
 
 pub use payment::CHECKPOINT as PAYMENT_CHECKPOINT;
 
-const LEADER_LOCK: i64 = 0x7469_6c6c_7061_7973; // "tillpays"
+/// The session-level advisory lock the leading process holds (per database). Whoever holds
+/// it runs the reactors; a process that cannot take it stands by.
+pub const LEADER_LOCK: i64 = 0x7469_6c6c_7061_7973; // "tillpays"
 const STANDBY_RETRY: Duration = Duration::from_secs(1);
 
 pub fn spawn(state: &AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {

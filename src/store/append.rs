@@ -11,8 +11,8 @@ use super::heads::{Head, HeadCache};
 use super::vault::{self, Sealed};
 use super::{EventStore, StoreError};
 
-/// Tries of an append whose `Any` stream kept moving under it.
-const ANY_ATTEMPTS: u64 = 30;
+/// Tries of an append whose `Any` stream was extended by an `Exact` writer under it.
+const ANY_ATTEMPTS: u64 = 10;
 
 /// What the writer believes about a stream before appending to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,9 +78,11 @@ impl EventStore {
     /// on its own. Appends that seal personal data or erase a person need several statements
     /// and run in a transaction.
     ///
-    /// A stream appended to with [`ExpectedVersion::Any`] that another writer extended between
-    /// our read of its head and our insert is not a conflict for this caller: the append is
-    /// tried again (a few times) on the new head.
+    /// Writers appending to a stream with [`ExpectedVersion::Any`] queue on a per-stream
+    /// advisory lock (in a transaction), so they never collide with each other, in this
+    /// process or another. A writer with an exact version does not queue: if it extends the
+    /// stream between our read of the head and our insert, that is no conflict for this
+    /// caller, and the append is tried again on the new head.
     pub async fn append(&self, appends: &[StreamAppend]) -> Result<AppendResult, StoreError> {
         let mut attempt = 0;
         loop {
@@ -100,7 +102,7 @@ impl EventStore {
     }
 
     async fn append_once(&self, appends: &[StreamAppend]) -> Result<AppendResult, StoreError> {
-        let result = if vault::needs_transaction(appends) {
+        let result = if vault::needs_transaction(appends) || has_any(appends) {
             let mut tx = self.pool().begin().await?;
             let result = append_in(&mut tx, appends, &self.heads).await?;
             tx.commit().await?;
@@ -135,11 +137,42 @@ impl EventStore {
     }
 }
 
+fn has_any(appends: &[StreamAppend]) -> bool {
+    appends.iter().any(|a| a.expected == ExpectedVersion::Any)
+}
+
+/// Takes the transaction-scoped advisory lock of every `Any` stream, in one statement and a
+/// global (sorted) order so that two writers can never deadlock. Must run in a transaction.
+async fn queue_on_any_streams(
+    conn: &mut PgConnection,
+    appends: &[StreamAppend],
+) -> Result<(), StoreError> {
+    let mut streams: Vec<&str> = appends
+        .iter()
+        .filter(|a| a.expected == ExpectedVersion::Any)
+        .map(|a| a.stream_id.as_str())
+        .collect();
+    if streams.is_empty() {
+        return Ok(());
+    }
+    streams.sort_unstable();
+    streams.dedup();
+    sqlx::query(
+        // A plain function scan yields the array in order: the locks are taken sorted.
+        "SELECT pg_advisory_xact_lock(hashtextextended(s, 0)) FROM unnest($1::text[]) AS t(s)",
+    )
+    .bind(&streams)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 async fn append_in(
     conn: &mut PgConnection,
     appends: &[StreamAppend],
     cache: &HeadCache,
 ) -> Result<AppendResult, StoreError> {
+    queue_on_any_streams(conn, appends).await?;
     let heads = resolve_heads(conn, appends, cache).await?;
     for (append, head) in appends.iter().zip(&heads) {
         check_expected(append, head.as_ref())?;

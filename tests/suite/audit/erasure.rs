@@ -72,7 +72,7 @@ async fn live_text(app: &TestApp, token: &str, events: usize) -> String {
 
 #[tokio::test]
 async fn after_closing_an_account_nothing_shows_the_persons_data_and_the_log_still_verifies() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_without_reactors().await;
     let store = &app.state.store;
     let (_, auditor) = token(&app, Role::Auditor);
     let (admin_id, admin) = token(&app, Role::Admin);

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
+use sqlx::Connection;
 use tillroll::payments::{MpesaGateway, Simulator};
 use tillroll::state::AppState;
 use tillroll::{Application, Config};
@@ -18,6 +19,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub state: AppState,
     db: Option<TestDb>,
+    /// A session holding the reactors' leadership, when the app must run none.
+    leader: Option<sqlx::PgConnection>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
 }
@@ -74,8 +77,30 @@ impl TestApp {
         Self::spawn_with(test_config(), None).await
     }
 
-    pub async fn spawn_with(config: Config, gateway: Option<Arc<dyn MpesaGateway>>) -> Self {
+    /// The server standing by for reactors: another session leads them (and never runs
+    /// them), as a second process would. For tests that write an order's payment events by
+    /// hand, which a live payment reactor would race to write as well.
+    pub async fn spawn_without_reactors() -> Self {
         let db = TestDb::with_pool_size(6).await;
+        let options = db.pool.connect_options().as_ref().clone();
+        let mut leader = sqlx::PgConnection::connect_with(&options)
+            .await
+            .expect("a session for the reactors' lock");
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(tillroll::commands::reactors::LEADER_LOCK)
+            .execute(&mut leader)
+            .await
+            .expect("the reactors' lock is free in a fresh database");
+        let mut app = Self::spawn_on(db, test_config(), None).await;
+        app.leader = Some(leader);
+        app
+    }
+
+    pub async fn spawn_with(config: Config, gateway: Option<Arc<dyn MpesaGateway>>) -> Self {
+        Self::spawn_on(TestDb::with_pool_size(6).await, config, gateway).await
+    }
+
+    async fn spawn_on(db: TestDb, config: Config, gateway: Option<Arc<dyn MpesaGateway>>) -> Self {
         let gateway = gateway.unwrap_or_else(|| {
             Arc::new(Simulator::new(Duration::from_millis(20)).expect("simulator"))
         });
@@ -85,6 +110,7 @@ impl TestApp {
             client: reqwest::Client::new(),
             state,
             db: Some(db),
+            leader: None,
             stop: Some(stop),
             server: Some(server),
         }
@@ -226,6 +252,9 @@ impl TestApp {
         }
         if let Some(server) = self.server.take() {
             let _ = server.await;
+        }
+        if let Some(leader) = self.leader.take() {
+            let _ = leader.close().await;
         }
         if let Some(db) = self.db.take() {
             db.drop().await;
