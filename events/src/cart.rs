@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{Currency, DomainEvent, event_types};
+use crate::{Currency, DomainEvent, aggregate_id, event_types};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
@@ -49,3 +49,13 @@ impl DomainEvent for CartEvent {
         CartCheckedOut
     );
 }
+
+aggregate_id!(
+    CartEvent,
+    customer_id,
+    ItemAddedToCart,
+    CartItemQuantityChanged,
+    ItemRemovedFromCart,
+    CartCleared,
+    CartCheckedOut,
+);

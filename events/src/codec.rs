@@ -79,6 +79,21 @@ pub trait DomainEvent: Serialize + DeserializeOwned + Clone + Send + Sync + 'sta
     }
 }
 
+/// `impl $enum { pub fn $field(&self) -> Uuid }` for an event enum every variant of which
+/// carries the id of its aggregate in `$field`.
+#[macro_export]
+macro_rules! aggregate_id {
+    ($enum:ident, $field:ident, $($variant:ident),+ $(,)?) => {
+        impl $enum {
+            pub fn $field(&self) -> ::uuid::Uuid {
+                match self {
+                    $(Self::$variant { $field, .. })|+ => *$field,
+                }
+            }
+        }
+    };
+}
+
 /// Declares the list of type names of an event enum from its variants.
 #[macro_export]
 macro_rules! event_types {

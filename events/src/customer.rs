@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{DomainEvent, event_types};
+use crate::{DomainEvent, aggregate_id, event_types};
 
 /// Personal fields (`email`, `name`, `phone`, `gender`) are the ones erased when the account
 /// is closed; the store seals them with the customer's key.
@@ -60,3 +60,15 @@ impl DomainEvent for CustomerEvent {
         AccountClosed
     );
 }
+
+aggregate_id!(
+    CustomerEvent,
+    customer_id,
+    CustomerRegistered,
+    ProfileUpdated,
+    AvatarChanged,
+    RoleGranted,
+    AccountDisabled,
+    AccountEnabled,
+    AccountClosed,
+);

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{Currency, DomainEvent, event_types};
+use crate::{Currency, DomainEvent, aggregate_id, event_types};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderLine {
@@ -111,6 +111,22 @@ impl DomainEvent for OrderEvent {
         OrderDelivered
     );
 }
+
+aggregate_id!(
+    OrderEvent,
+    order_id,
+    OrderPlaced,
+    PaymentRequested,
+    PaymentRequestAccepted,
+    PaymentFailed,
+    PaymentConfirmed,
+    PaymentAmountMismatch,
+    RefundFlagged,
+    OrderCancelled,
+    OrderExpired,
+    OrderShipped,
+    OrderDelivered,
+);
 
 #[cfg(test)]
 mod tests {

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{Currency, DomainEvent, event_types};
+use crate::{Currency, DomainEvent, aggregate_id, event_types};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
@@ -61,3 +61,13 @@ impl DomainEvent for ProductEvent {
         ProductWithdrawn
     );
 }
+
+aggregate_id!(
+    ProductEvent,
+    product_id,
+    ProductListed,
+    ProductDetailsChanged,
+    ProductPriceChanged,
+    ProductImageChanged,
+    ProductWithdrawn,
+);

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{DomainEvent, event_types};
+use crate::{DomainEvent, aggregate_id, event_types};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
@@ -44,3 +44,13 @@ impl DomainEvent for StockEvent {
         StockSold
     );
 }
+
+aggregate_id!(
+    StockEvent,
+    product_id,
+    StockLevelSet,
+    StockAdjusted,
+    StockReserved,
+    StockReservationReleased,
+    StockSold,
+);

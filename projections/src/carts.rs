@@ -8,12 +8,15 @@
 //! customer's cart, so numbering restarts after the cart is cleared or checked out.
 //! Every timestamp is the event's `recorded_at`.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use tillroll_events::{CartEvent, ProductEvent, RecordedEvent};
 use uuid::Uuid;
 
+use crate::batch::{Rows, distinct};
 use crate::{ProjectionError, Projector, decode};
 
 pub struct CartsProjector;
@@ -33,127 +36,224 @@ impl Projector for CartsProjector {
         conn: &mut PgConnection,
         events: &[RecordedEvent],
     ) -> Result<(), ProjectionError> {
+        let mut cart_events = Vec::new();
+        let mut product_events = Vec::new();
         for event in events {
             if let Some(cart) = decode::<CartEvent>(event) {
-                apply_cart(conn, cart?, event.recorded_at).await?;
+                cart_events.push((cart?, event.recorded_at));
             } else if let Some(product) = decode::<ProductEvent>(event) {
-                apply_product(conn, product?).await?;
+                product_events.push(product?);
             }
+        }
+        if !cart_events.is_empty() {
+            let customers = distinct(cart_events.iter().map(|(e, _)| e.customer_id()));
+            let mut carts = Carts::load(conn, &customers).await?;
+            for (event, at) in cart_events {
+                carts.apply(event, at);
+            }
+            carts.write(conn, &customers).await?;
+        }
+        if !product_events.is_empty() {
+            let ids = distinct(product_events.iter().map(ProductEvent::product_id));
+            let mut products = Rows::loaded(ids.iter().copied(), load_products(conn, &ids).await?);
+            for event in product_events {
+                apply_product(&mut products, event);
+            }
+            write_products(conn, products).await?;
         }
         Ok(())
     }
 }
 
-async fn apply_cart(
-    conn: &mut PgConnection,
-    event: CartEvent,
-    at: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    match event {
-        CartEvent::ItemAddedToCart {
-            cart_id,
-            customer_id,
-            product_id,
-            quantity,
-            // The cart shows the current catalog price from `cart_products`.
-            unit_price: _,
-            currency: _,
-        } => {
-            touch_cart(conn, customer_id, cart_id, at).await?;
+/// The carts of the customers a batch names: their `carts` row and their lines.
+struct Carts {
+    carts: Rows<Uuid, (Uuid, DateTime<Utc>)>,
+    lines: HashMap<Uuid, Vec<Line>>,
+}
+
+#[derive(sqlx::FromRow)]
+struct Line {
+    customer_id: Uuid,
+    product_id: Uuid,
+    quantity: i64,
+    line_no: i64,
+}
+
+impl Carts {
+    async fn load(conn: &mut PgConnection, customers: &[Uuid]) -> Result<Self, sqlx::Error> {
+        let found: Vec<(Uuid, Uuid, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT customer_id, cart_id, updated_at FROM carts WHERE customer_id = ANY($1)",
+        )
+        .bind(customers)
+        .fetch_all(&mut *conn)
+        .await?;
+        let lines: Vec<Line> = sqlx::query_as(
+            "SELECT customer_id, product_id, quantity, line_no FROM cart_items \
+             WHERE customer_id = ANY($1) ORDER BY customer_id, line_no",
+        )
+        .bind(customers)
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut by_customer: HashMap<Uuid, Vec<Line>> =
+            customers.iter().map(|c| (*c, Vec::new())).collect();
+        for line in lines {
+            by_customer.entry(line.customer_id).or_default().push(line);
+        }
+        Ok(Self {
+            carts: Rows::loaded(
+                customers.iter().copied(),
+                found.into_iter().map(|(c, id, at)| (c, (id, at))).collect(),
+            ),
+            lines: by_customer,
+        })
+    }
+
+    fn apply(&mut self, event: CartEvent, at: DateTime<Utc>) {
+        match event {
+            CartEvent::ItemAddedToCart {
+                cart_id,
+                customer_id,
+                product_id,
+                quantity,
+                // The cart shows the current catalog price from `cart_products`.
+                unit_price: _,
+                currency: _,
+            } => {
+                self.touch(customer_id, cart_id, at);
+                let lines = self.lines.entry(customer_id).or_default();
+                match lines.iter_mut().find(|l| l.product_id == product_id) {
+                    Some(line) => line.quantity += quantity,
+                    None => add_line(lines, customer_id, product_id, quantity),
+                }
+            }
+            CartEvent::CartItemQuantityChanged {
+                cart_id,
+                customer_id,
+                product_id,
+                quantity,
+            } => {
+                self.touch(customer_id, cart_id, at);
+                let lines = self.lines.entry(customer_id).or_default();
+                if quantity <= 0 {
+                    lines.retain(|l| l.product_id != product_id);
+                } else {
+                    match lines.iter_mut().find(|l| l.product_id == product_id) {
+                        Some(line) => line.quantity = quantity,
+                        None => add_line(lines, customer_id, product_id, quantity),
+                    }
+                }
+            }
+            CartEvent::ItemRemovedFromCart {
+                cart_id,
+                customer_id,
+                product_id,
+            } => {
+                self.touch(customer_id, cart_id, at);
+                let lines = self.lines.entry(customer_id).or_default();
+                lines.retain(|l| l.product_id != product_id);
+            }
+            CartEvent::CartCleared { customer_id, .. }
+            | CartEvent::CartCheckedOut { customer_id, .. } => {
+                self.lines.entry(customer_id).or_default().clear();
+                self.carts.remove(&customer_id);
+            }
+        }
+    }
+
+    /// Creates the customer's open cart or marks it changed.
+    fn touch(&mut self, customer_id: Uuid, cart_id: Uuid, at: DateTime<Utc>) {
+        self.carts.put(customer_id, (cart_id, at));
+    }
+
+    /// Writes the carts back: their rows, and their lines replaced whole.
+    async fn write(self, conn: &mut PgConnection, customers: &[Uuid]) -> Result<(), sqlx::Error> {
+        let (carts, emptied) = self.carts.into_changes();
+        if !emptied.is_empty() {
+            sqlx::query("DELETE FROM carts WHERE customer_id = ANY($1)")
+                .bind(emptied)
+                .execute(&mut *conn)
+                .await?;
+        }
+        if !carts.is_empty() {
+            let (mut customer, mut cart, mut updated) = (Vec::new(), Vec::new(), Vec::new());
+            for (customer_id, (cart_id, at)) in carts {
+                customer.push(customer_id);
+                cart.push(cart_id);
+                updated.push(at);
+            }
+            sqlx::query(
+                "INSERT INTO carts (customer_id, cart_id, updated_at) \
+                 SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[]) \
+                 ON CONFLICT (customer_id) \
+                 DO UPDATE SET cart_id = excluded.cart_id, updated_at = excluded.updated_at",
+            )
+            .bind(customer)
+            .bind(cart)
+            .bind(updated)
+            .execute(&mut *conn)
+            .await?;
+        }
+        sqlx::query("DELETE FROM cart_items WHERE customer_id = ANY($1)")
+            .bind(customers)
+            .execute(&mut *conn)
+            .await?;
+        let lines: Vec<Line> = self.lines.into_values().flatten().collect();
+        if !lines.is_empty() {
+            let mut c = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for line in lines {
+                c.0.push(line.customer_id);
+                c.1.push(line.product_id);
+                c.2.push(line.quantity);
+                c.3.push(line.line_no);
+            }
             sqlx::query(
                 "INSERT INTO cart_items (customer_id, product_id, quantity, line_no) \
-                 SELECT $1, $2, $3, coalesce(max(line_no), 0) + 1 \
-                 FROM cart_items WHERE customer_id = $1 \
-                 ON CONFLICT (customer_id, product_id) \
-                 DO UPDATE SET quantity = cart_items.quantity + excluded.quantity",
+                 SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int8[], $4::int8[])",
             )
-            .bind(customer_id)
-            .bind(product_id)
-            .bind(quantity)
+            .bind(c.0)
+            .bind(c.1)
+            .bind(c.2)
+            .bind(c.3)
             .execute(conn)
             .await?;
         }
-        CartEvent::CartItemQuantityChanged {
-            cart_id,
-            customer_id,
-            product_id,
-            quantity,
-        } => {
-            touch_cart(conn, customer_id, cart_id, at).await?;
-            if quantity <= 0 {
-                delete_line(conn, customer_id, product_id).await?;
-            } else {
-                sqlx::query(
-                    "INSERT INTO cart_items (customer_id, product_id, quantity, line_no) \
-                     SELECT $1, $2, $3, coalesce(max(line_no), 0) + 1 \
-                     FROM cart_items WHERE customer_id = $1 \
-                     ON CONFLICT (customer_id, product_id) \
-                     DO UPDATE SET quantity = excluded.quantity",
-                )
-                .bind(customer_id)
-                .bind(product_id)
-                .bind(quantity)
-                .execute(conn)
-                .await?;
-            }
-        }
-        CartEvent::ItemRemovedFromCart {
-            cart_id,
-            customer_id,
-            product_id,
-        } => {
-            touch_cart(conn, customer_id, cart_id, at).await?;
-            delete_line(conn, customer_id, product_id).await?;
-        }
-        CartEvent::CartCleared { customer_id, .. }
-        | CartEvent::CartCheckedOut { customer_id, .. } => {
-            sqlx::query("DELETE FROM cart_items WHERE customer_id = $1")
-                .bind(customer_id)
-                .execute(&mut *conn)
-                .await?;
-            sqlx::query("DELETE FROM carts WHERE customer_id = $1")
-                .bind(customer_id)
-                .execute(conn)
-                .await?;
-        }
+        Ok(())
     }
-    Ok(())
 }
 
-/// Creates the customer's open cart or marks it changed.
-async fn touch_cart(
+/// A new line is numbered one more than the highest of the cart (so numbering restarts after
+/// the cart is cleared).
+fn add_line(lines: &mut Vec<Line>, customer_id: Uuid, product_id: Uuid, quantity: i64) {
+    let line_no = lines.iter().map(|l| l.line_no).max().unwrap_or(0) + 1;
+    lines.push(Line {
+        customer_id,
+        product_id,
+        quantity,
+        line_no,
+    });
+}
+
+/// This projector's copy of a product: name, price, currency, withdrawn.
+type CartProduct = (String, i64, String, bool);
+
+async fn load_products(
     conn: &mut PgConnection,
-    customer_id: Uuid,
-    cart_id: Uuid,
-    at: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO carts (customer_id, cart_id, updated_at) VALUES ($1, $2, $3) \
-         ON CONFLICT (customer_id) \
-         DO UPDATE SET cart_id = excluded.cart_id, updated_at = excluded.updated_at",
+    ids: &[Uuid],
+) -> Result<Vec<(Uuid, CartProduct)>, sqlx::Error> {
+    let rows: Vec<(Uuid, String, i64, String, bool)> = sqlx::query_as(
+        "SELECT product_id, name, price, currency, withdrawn FROM cart_products \
+         WHERE product_id = ANY($1)",
     )
-    .bind(customer_id)
-    .bind(cart_id)
-    .bind(at)
-    .execute(conn)
+    .bind(ids)
+    .fetch_all(conn)
     .await?;
-    Ok(())
+    Ok(rows
+        .into_iter()
+        .map(|(id, name, price, currency, withdrawn)| (id, (name, price, currency, withdrawn)))
+        .collect())
 }
 
-async fn delete_line(
-    conn: &mut PgConnection,
-    customer_id: Uuid,
-    product_id: Uuid,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM cart_items WHERE customer_id = $1 AND product_id = $2")
-        .bind(customer_id)
-        .bind(product_id)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-async fn apply_product(conn: &mut PgConnection, event: ProductEvent) -> Result<(), sqlx::Error> {
+fn apply_product(products: &mut Rows<Uuid, CartProduct>, event: ProductEvent) {
     match event {
         ProductEvent::ProductListed {
             product_id,
@@ -161,30 +261,18 @@ async fn apply_product(conn: &mut PgConnection, event: ProductEvent) -> Result<(
             price,
             currency,
             ..
-        } => {
-            sqlx::query(
-                "INSERT INTO cart_products (product_id, name, price, currency, withdrawn) \
-                 VALUES ($1, $2, $3, $4, false) \
-                 ON CONFLICT (product_id) DO UPDATE SET name = excluded.name, \
-                     price = excluded.price, currency = excluded.currency, withdrawn = false",
-            )
-            .bind(product_id)
-            .bind(name)
-            .bind(price)
-            .bind(currency.as_str())
-            .execute(conn)
-            .await?;
-        }
+        } => products.put(
+            product_id,
+            (name, price, currency.as_str().to_owned(), false),
+        ),
         ProductEvent::ProductDetailsChanged {
             product_id,
             name: Some(name),
             ..
         } => {
-            sqlx::query("UPDATE cart_products SET name = $2 WHERE product_id = $1")
-                .bind(product_id)
-                .bind(name)
-                .execute(conn)
-                .await?;
+            if let Some(p) = products.get_mut(&product_id) {
+                p.0 = name;
+            }
         }
         ProductEvent::ProductPriceChanged {
             product_id,
@@ -192,22 +280,51 @@ async fn apply_product(conn: &mut PgConnection, event: ProductEvent) -> Result<(
             currency,
             ..
         } => {
-            sqlx::query("UPDATE cart_products SET price = $2, currency = $3 WHERE product_id = $1")
-                .bind(product_id)
-                .bind(price)
-                .bind(currency.as_str())
-                .execute(conn)
-                .await?;
+            if let Some(p) = products.get_mut(&product_id) {
+                p.1 = price;
+                p.2 = currency.as_str().to_owned();
+            }
         }
         ProductEvent::ProductWithdrawn { product_id, .. } => {
-            sqlx::query("UPDATE cart_products SET withdrawn = true WHERE product_id = $1")
-                .bind(product_id)
-                .execute(conn)
-                .await?;
+            if let Some(p) = products.get_mut(&product_id) {
+                p.3 = true;
+            }
         }
         // Descriptions, categories, payout phones and images do not show in a cart.
         ProductEvent::ProductDetailsChanged { name: None, .. }
         | ProductEvent::ProductImageChanged { .. } => {}
     }
+}
+
+async fn write_products(
+    conn: &mut PgConnection,
+    products: Rows<Uuid, CartProduct>,
+) -> Result<(), sqlx::Error> {
+    let (rows, _) = products.into_changes();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut c = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (id, (name, price, currency, withdrawn)) in rows {
+        c.0.push(id);
+        c.1.push(name);
+        c.2.push(price);
+        c.3.push(currency);
+        c.4.push(withdrawn);
+    }
+    sqlx::query(
+        "INSERT INTO cart_products (product_id, name, price, currency, withdrawn) \
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::int8[], $4::text[], $5::bool[]) \
+         ON CONFLICT (product_id) DO UPDATE SET name = excluded.name, \
+             price = excluded.price, currency = excluded.currency, \
+             withdrawn = excluded.withdrawn",
+    )
+    .bind(c.0)
+    .bind(c.1)
+    .bind(c.2)
+    .bind(c.3)
+    .bind(c.4)
+    .execute(conn)
+    .await?;
     Ok(())
 }

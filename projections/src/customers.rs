@@ -9,7 +9,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use tillroll_events::{CustomerEvent, RecordedEvent};
+use uuid::Uuid;
 
+use crate::batch::{Rows, distinct};
 use crate::{ProjectionError, Projector, decode};
 
 pub struct CustomersProjector;
@@ -29,123 +31,178 @@ impl Projector for CustomersProjector {
         conn: &mut PgConnection,
         events: &[RecordedEvent],
     ) -> Result<(), ProjectionError> {
+        let mut changes = Vec::new();
         for event in events {
             if let Some(customer) = decode::<CustomerEvent>(event) {
-                apply_customer(conn, customer?, event.recorded_at).await?;
+                changes.push((customer?, event.recorded_at));
             }
         }
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let ids = distinct(changes.iter().map(|(e, _)| e.customer_id()));
+        let mut customers = Rows::loaded(ids.iter().copied(), load(conn, &ids).await?);
+        for (event, at) in changes {
+            apply_customer(&mut customers, event, at);
+        }
+        let (rows, _) = customers.into_changes();
+        write(conn, rows).await?;
         Ok(())
     }
 }
 
-async fn apply_customer(
-    conn: &mut PgConnection,
-    event: CustomerEvent,
-    at: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    match event {
-        CustomerEvent::CustomerRegistered {
-            customer_id,
-            email,
-            name,
+#[derive(sqlx::FromRow)]
+struct Customer {
+    id: Uuid,
+    email: Option<String>,
+    name: Option<String>,
+    phone: Option<String>,
+    gender: Option<String>,
+    avatar_image_id: Option<String>,
+    role: String,
+    disabled: bool,
+    closed: bool,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+async fn load(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<(Uuid, Customer)>, sqlx::Error> {
+    let rows: Vec<Customer> = sqlx::query_as(
+        "SELECT id, email, name, phone, gender, avatar_image_id, role, disabled, closed, \
+             created_at, updated_at \
+         FROM customers WHERE id = ANY($1)",
+    )
+    .bind(ids)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|c| (c.id, c)).collect())
+}
+
+fn apply_customer(customers: &mut Rows<Uuid, Customer>, event: CustomerEvent, at: DateTime<Utc>) {
+    let id = event.customer_id();
+    if let CustomerEvent::CustomerRegistered {
+        customer_id,
+        email,
+        name,
+        phone,
+        role,
+        registered_at: _,
+    } = event
+    {
+        let customer = Customer {
+            id: customer_id,
+            email: Some(email),
+            name: Some(name),
             phone,
+            gender: None,
+            avatar_image_id: None,
             role,
-            registered_at: _,
-        } => {
-            sqlx::query(
-                "INSERT INTO customers (id, email, name, phone, gender, avatar_image_id, role, \
-                     disabled, closed, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, NULL, NULL, $5, false, false, $6, $6) \
-                 ON CONFLICT (id) DO UPDATE SET email = excluded.email, name = excluded.name, \
-                     phone = excluded.phone, gender = NULL, avatar_image_id = NULL, \
-                     role = excluded.role, disabled = false, closed = false, \
-                     created_at = excluded.created_at, updated_at = excluded.updated_at",
-            )
-            .bind(customer_id)
-            .bind(email)
-            .bind(name)
-            .bind(phone)
-            .bind(role)
-            .bind(at)
-            .execute(conn)
-            .await?;
+            disabled: false,
+            closed: false,
+            created_at: at,
+            updated_at: at,
+        };
+        return customers.put(customer_id, customer);
+    }
+    let Some(c) = customers.get_mut(&id) else {
+        return;
+    };
+    match event {
+        CustomerEvent::CustomerRegistered { .. } => {}
+        // Nothing personal comes back after an erasure.
+        CustomerEvent::ProfileUpdated { .. } | CustomerEvent::AvatarChanged { .. } if c.closed => {
+            return;
         }
         CustomerEvent::ProfileUpdated {
-            customer_id,
             name,
             phone,
             gender,
+            ..
         } => {
-            sqlx::query(
-                "UPDATE customers SET name = coalesce($2, name), phone = coalesce($3, phone), \
-                     gender = coalesce($4, gender), updated_at = $5 \
-                 WHERE id = $1 AND NOT closed",
-            )
-            .bind(customer_id)
-            .bind(name)
-            .bind(phone)
-            .bind(gender)
-            .bind(at)
-            .execute(conn)
-            .await?;
+            c.name = name.or(c.name.take());
+            c.phone = phone.or(c.phone.take());
+            c.gender = gender.or(c.gender.take());
         }
-        CustomerEvent::AvatarChanged {
-            customer_id,
-            image_id,
-        } => {
-            sqlx::query(
-                "UPDATE customers SET avatar_image_id = $2, updated_at = $3 \
-                 WHERE id = $1 AND NOT closed",
-            )
-            .bind(customer_id)
-            .bind(image_id)
-            .bind(at)
-            .execute(conn)
-            .await?;
-        }
-        CustomerEvent::RoleGranted { customer_id, role } => {
-            sqlx::query("UPDATE customers SET role = $2, updated_at = $3 WHERE id = $1")
-                .bind(customer_id)
-                .bind(role)
-                .bind(at)
-                .execute(conn)
-                .await?;
-        }
-        CustomerEvent::AccountDisabled { customer_id } => {
-            set_disabled(conn, customer_id, true, at).await?;
-        }
-        CustomerEvent::AccountEnabled { customer_id } => {
-            set_disabled(conn, customer_id, false, at).await?;
-        }
-        CustomerEvent::AccountClosed {
-            customer_id,
-            closed_at: _,
-        } => {
-            sqlx::query(
-                "UPDATE customers SET closed = true, email = NULL, name = NULL, phone = NULL, \
-                     gender = NULL, avatar_image_id = NULL, updated_at = $2 \
-                 WHERE id = $1",
-            )
-            .bind(customer_id)
-            .bind(at)
-            .execute(conn)
-            .await?;
+        CustomerEvent::AvatarChanged { image_id, .. } => c.avatar_image_id = Some(image_id),
+        CustomerEvent::RoleGranted { role, .. } => c.role = role,
+        CustomerEvent::AccountDisabled { .. } => c.disabled = true,
+        CustomerEvent::AccountEnabled { .. } => c.disabled = false,
+        CustomerEvent::AccountClosed { .. } => {
+            c.closed = true;
+            c.email = None;
+            c.name = None;
+            c.phone = None;
+            c.gender = None;
+            c.avatar_image_id = None;
         }
     }
+    c.updated_at = at;
+}
+
+async fn write(conn: &mut PgConnection, rows: Vec<(Uuid, Customer)>) -> Result<(), sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut c = Columns::default();
+    for (_, row) in rows {
+        c.push(row);
+    }
+    sqlx::query(
+        "INSERT INTO customers (id, email, name, phone, gender, avatar_image_id, role, \
+             disabled, closed, created_at, updated_at) \
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], \
+             $6::text[], $7::text[], $8::bool[], $9::bool[], $10::timestamptz[], \
+             $11::timestamptz[]) \
+         ON CONFLICT (id) DO UPDATE SET email = excluded.email, name = excluded.name, \
+             phone = excluded.phone, gender = excluded.gender, \
+             avatar_image_id = excluded.avatar_image_id, role = excluded.role, \
+             disabled = excluded.disabled, closed = excluded.closed, \
+             created_at = excluded.created_at, updated_at = excluded.updated_at",
+    )
+    .bind(c.id)
+    .bind(c.email)
+    .bind(c.name)
+    .bind(c.phone)
+    .bind(c.gender)
+    .bind(c.avatar_image_id)
+    .bind(c.role)
+    .bind(c.disabled)
+    .bind(c.closed)
+    .bind(c.created_at)
+    .bind(c.updated_at)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
-async fn set_disabled(
-    conn: &mut PgConnection,
-    customer_id: uuid::Uuid,
-    disabled: bool,
-    at: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE customers SET disabled = $2, updated_at = $3 WHERE id = $1")
-        .bind(customer_id)
-        .bind(disabled)
-        .bind(at)
-        .execute(conn)
-        .await?;
-    Ok(())
+/// `customers` rows as columns, for `unnest`.
+#[derive(Default)]
+struct Columns {
+    id: Vec<Uuid>,
+    email: Vec<Option<String>>,
+    name: Vec<Option<String>>,
+    phone: Vec<Option<String>>,
+    gender: Vec<Option<String>>,
+    avatar_image_id: Vec<Option<String>>,
+    role: Vec<String>,
+    disabled: Vec<bool>,
+    closed: Vec<bool>,
+    created_at: Vec<DateTime<Utc>>,
+    updated_at: Vec<DateTime<Utc>>,
+}
+
+impl Columns {
+    fn push(&mut self, c: Customer) {
+        self.id.push(c.id);
+        self.email.push(c.email);
+        self.name.push(c.name);
+        self.phone.push(c.phone);
+        self.gender.push(c.gender);
+        self.avatar_image_id.push(c.avatar_image_id);
+        self.role.push(c.role);
+        self.disabled.push(c.disabled);
+        self.closed.push(c.closed);
+        self.created_at.push(c.created_at);
+        self.updated_at.push(c.updated_at);
+    }
 }

@@ -2,6 +2,7 @@
 //! into tables shaped for the queries that read them, committing its checkpoint in the same
 //! transaction as its writes.
 
+mod batch;
 pub mod carts;
 pub mod catalog;
 pub mod customers;
