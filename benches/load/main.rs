@@ -1,5 +1,9 @@
 //! tillroll's benchmark harness: `cargo bench --bench load -- [--smoke] [--duration S]
-//! [--events N] [--products N] [--customers N]`.
+//! [--events N] [--products N] [--customers N] [--only SECTIONS] [--no-write]`.
+//!
+//! Sections (all by default; `--only` takes a comma-separated list): `store` (B1, P1, B3),
+//! `http` (B2, P2, P3, P4, P5, P8), `log` (grows the log; P6, P9), `big` (P7: `http`'s
+//! reads and writes again on the big log; implies `log`).
 //!
 //! Starts its own server (the real `tillroll` binary, as a child process) on a fresh database,
 //! loads data over the HTTP API, drives load with a built-in generator, measures the
@@ -25,6 +29,16 @@ pub struct Flags {
     pub products: usize,
     pub customers: usize,
     pub write: bool,
+    sections: Option<Vec<String>>,
+}
+
+impl Flags {
+    fn runs(&self, section: &str) -> bool {
+        self.sections.as_ref().is_none_or(|s| {
+            s.iter()
+                .any(|x| x == section || (section == "log" && x == "big"))
+        })
+    }
 }
 
 fn flags() -> Flags {
@@ -55,7 +69,9 @@ fn flags() -> Flags {
         products: number("--products", if smoke { 30 } else { 1_000 }) as usize,
         customers: number("--customers", if smoke { 4 } else { 32 }) as usize,
         // Cargo passes `--bench` when run by `cargo bench`; a smoke run writes nothing.
-        write: !smoke && !args.iter().any(|a| a == "--no-write"),
+        // A partial run writes nothing either: BENCHMARKS.md holds whole runs.
+        write: !smoke && !args.iter().any(|a| a == "--no-write") && value("--only").is_none(),
+        sections: value("--only").map(|v| v.split(',').map(str::to_owned).collect()),
     }
 }
 
@@ -95,40 +111,48 @@ async fn run(flags: Flags) -> Results {
     eprintln!("bench database {}", db.name);
 
     // Baselines and the store, in-process against the same Postgres.
-    results
-        .measures
-        .push(store::raw_insert(&db, &flags, 16).await);
-    results.measures.push(store::append(&db, &flags, 16).await);
-    results
-        .measures
-        .push(server::http_ceiling(&flags, 32).await);
+    if flags.runs("store") {
+        results
+            .measures
+            .push(store::raw_insert(&db, &flags, 16).await);
+        results.measures.push(store::append(&db, &flags, 16).await);
+        results
+            .measures
+            .push(server::http_ceiling(&flags, 32).await);
+    }
 
     let mut srv = server::Server::start(&db).await;
     let fixture = data::Fixture::load(&srv, &flags).await;
-    results
-        .values
-        .push(("P8 RSS idle (MiB)".into(), srv.rss_mib()));
-    results
-        .measures
-        .push(store::raw_select(&db, &flags, 32, &fixture.product_ids).await);
-    for m in server::reads(&srv, &fixture, &flags, 32, "P3").await {
-        results.measures.push(m);
+    if flags.runs("http") {
+        results
+            .values
+            .push(("P8 RSS idle (MiB)".into(), srv.rss_mib()));
+        results
+            .measures
+            .push(store::raw_select(&db, &flags, 32, &fixture.product_ids).await);
+        for m in server::reads(&srv, &fixture, &flags, 32, "P3").await {
+            results.measures.push(m);
+        }
+        let (p2, peak) = server::add_to_cart(&srv, &fixture, &flags, 32, "P2").await;
+        let half_load = p2.throughput / 2.0;
+        results.measures.push(p2);
+        results.values.push(("P8 RSS under P2 (MiB)".into(), peak));
+        // P5 before P4: checkout starts payment flows whose callbacks keep arriving a while.
+        srv.wait_ready(Duration::from_secs(300)).await;
+        let lag = server::projection_lag(&srv, &fixture, &flags, 16, half_load).await;
+        results.values.push(("P5 lag p50 (ms)".into(), lag.0));
+        results.values.push(("P5 lag p99 (ms)".into(), lag.1));
+        results
+            .measures
+            .push(server::checkout(&srv, &fixture, &flags, 32).await);
     }
-    let (p2, peak) = server::add_to_cart(&srv, &fixture, &flags, 32, "P2").await;
-    let half_load = p2.throughput / 2.0;
-    results.measures.push(p2);
-    results.values.push(("P8 RSS under P2 (MiB)".into(), peak));
-    // P5 before P4: checkout starts payment flows whose callbacks keep arriving for a while.
-    srv.wait_ready(Duration::from_secs(300)).await;
-    let lag = server::projection_lag(&srv, &fixture, &flags, 16, half_load).await;
-    results.values.push(("P5 lag p50 (ms)".into(), lag.0));
-    results.values.push(("P5 lag p99 (ms)".into(), lag.1));
-    results
-        .measures
-        .push(server::checkout(&srv, &fixture, &flags, 32).await);
+    srv.stop();
+    if !flags.runs("log") {
+        db.drop().await;
+        return results;
+    }
 
     // Grow the log, then rebuild, export, and measure reads and writes again (P7).
-    srv.stop();
     let generated = store::generate(&db, flags.events).await;
     results
         .values
@@ -141,6 +165,10 @@ async fn run(flags: Flags) -> Results {
     results
         .values
         .push(("P9 RSS growth during export (MiB)".into(), rss_growth));
+    if !flags.runs("big") {
+        db.drop().await;
+        return results;
+    }
     let srv = server::Server::start(&db).await;
     srv.wait_ready(Duration::from_secs(600)).await;
     for m in server::reads(&srv, &fixture, &flags, 32, "P7").await {

@@ -1,8 +1,6 @@
 //! `POST /auth/login`, `/auth/refresh`, `/auth/logout`: credentials, rate limits, rotation,
 //! reuse detection, and accounts that may not hold a session.
 
-use std::time::{Duration, Instant};
-
 use serde_json::json;
 
 use super::{PASSWORD, admin, field_of, login, register, unique_email};
@@ -28,27 +26,12 @@ async fn login_answers_a_session_and_hides_which_part_was_wrong() {
         .await;
     assert_eq!(me.ok(200)["id"], account.id.to_string());
 
-    // Wrong password and unknown e-mail: the same answer, in comparable time (the unknown
-    // e-mail still pays for a password hash).
-    let mut wrong = Vec::new();
-    let mut unknown = Vec::new();
-    for _ in 0..2 {
-        let started = Instant::now();
-        let reply = login(&app, &account.email, "not the password").await;
-        wrong.push((started.elapsed(), reply));
-        let started = Instant::now();
-        let reply = login(&app, &unique_email("nobody"), "not the password").await;
-        unknown.push((started.elapsed(), reply));
-    }
-    let (w, u) = (&wrong[0].1, &unknown[0].1);
-    assert_eq!(w.problem(401), u.problem(401));
-    let fastest = |v: &[(Duration, Reply)]| v.iter().map(|(d, _)| *d).min().unwrap();
-    assert!(
-        fastest(&unknown) * 3 >= fastest(&wrong),
-        "unknown e-mail {:?} vs wrong password {:?}",
-        fastest(&unknown),
-        fastest(&wrong)
-    );
+    // Wrong password and unknown e-mail: the same answer. (The unknown e-mail pays for a
+    // password hash too: `dummy_verify` hashes with the current parameters, a unit test of
+    // `auth::password` checks it; wall-clock comparisons here would be flaky under load.)
+    let wrong = login(&app, &account.email, "not the password").await;
+    let unknown = login(&app, &unique_email("nobody"), "not the password").await;
+    assert_eq!(wrong.problem(401), unknown.problem(401));
 
     let reply = app
         .post("/auth/login", None, json!({"email": "a@b.co"}))
