@@ -7,7 +7,7 @@ use std::process::Command;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
 use sqlx::{ConnectOptions, Connection, PgPool};
 
 use crate::config::Config;
@@ -33,7 +33,7 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// if needed, a private cluster) on the way.
 pub async fn connect_options(config: &Config) -> Result<PgConnectOptions, DbError> {
     if let Some(url) = &config.database_url {
-        let options = PgConnectOptions::from_str(url).map_err(DbError::Url)?;
+        let options = options_from_url(url).map_err(DbError::Url)?;
         return Ok(options.log_statements(tracing::log::LevelFilter::Trace));
     }
     let local = local_server();
@@ -234,5 +234,69 @@ fn current_user() -> String {
 /// libpq's defaults (PGHOST/PGPORT or the Unix socket, then 127.0.0.1:5432) as the current
 /// OS user, found even where `$USER` is unset (services, CI).
 pub fn local_server() -> PgConnectOptions {
-    PgConnectOptions::new().username(&current_user())
+    without_tls_on_loopback(PgConnectOptions::new().username(&current_user()), false)
+}
+
+/// A Postgres URL's options, with TLS left out on loopback (see [`without_tls_on_loopback`]).
+pub fn options_from_url(url: &str) -> Result<PgConnectOptions, sqlx::Error> {
+    let options = PgConnectOptions::from_str(url)?;
+    Ok(without_tls_on_loopback(options, url.contains("sslmode=")))
+}
+
+/// TLS to a server on this very machine protects nothing, and costs a handshake (loading the
+/// system's root certificates) per connection and the encryption of every query. Unless a
+/// mode was asked for (`sslmode=` in the URL, or `PGSSLMODE`), connections to a loopback
+/// address or a Unix socket go without it; every other host keeps libpq's `prefer`.
+pub fn without_tls_on_loopback(options: PgConnectOptions, mode_given: bool) -> PgConnectOptions {
+    if mode_given || std::env::var_os("PGSSLMODE").is_some() {
+        return options;
+    }
+    let host = options.get_host();
+    let loopback = host == "localhost"
+        || host.starts_with('/')
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if loopback || options.get_socket().is_some() {
+        options.ssl_mode(PgSslMode::Disable)
+    } else {
+        options
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::postgres::PgSslMode;
+
+    use super::options_from_url;
+
+    fn mode(url: &str) -> PgSslMode {
+        options_from_url(url).unwrap().get_ssl_mode()
+    }
+
+    #[test]
+    fn tls_is_left_out_on_loopback_unless_asked_for() {
+        if std::env::var_os("PGSSLMODE").is_some() {
+            return;
+        }
+        assert!(matches!(
+            mode("postgres://u@127.0.0.1/db"),
+            PgSslMode::Disable
+        ));
+        assert!(matches!(
+            mode("postgres://u@localhost:5433/db"),
+            PgSslMode::Disable
+        ));
+        assert!(matches!(mode("postgres://u@[::1]/db"), PgSslMode::Disable));
+        assert!(matches!(
+            mode("postgres://u@db.example.com/db"),
+            PgSslMode::Prefer
+        ));
+        assert!(matches!(
+            mode("postgres://u@127.0.0.1/db?sslmode=require"),
+            PgSslMode::Require
+        ));
+    }
 }

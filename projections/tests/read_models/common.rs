@@ -44,7 +44,9 @@ async fn admin_options() -> PgConnectOptions {
             .host("127.0.0.1")
             .port(5432)
             .username(user)
-            .database("postgres");
+            .database("postgres")
+            // TLS on loopback only costs (a handshake per connection).
+            .ssl_mode(sqlx::postgres::PgSslMode::Disable);
         if PgConnection::connect_with(&options).await.is_ok() {
             return options;
         }

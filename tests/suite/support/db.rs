@@ -10,7 +10,9 @@ pub struct TestDb {
 
 fn server() -> PgConnectOptions {
     match std::env::var("TEST_DATABASE_URL") {
-        Ok(url) => url.parse().expect("TEST_DATABASE_URL is a Postgres URL"),
+        Ok(url) => {
+            tillroll::db::options_from_url(&url).expect("TEST_DATABASE_URL is a Postgres URL")
+        }
         Err(_) => tillroll::db::local_server(),
     }
     .disable_statement_logging()
