@@ -63,12 +63,14 @@ pub async fn raw_insert(db: &BenchDb, flags: &Flags, concurrency: usize) -> Meas
 
 pub async fn append(db: &BenchDb, flags: &Flags, concurrency: usize) -> Measure {
     let store = EventStore::new(db.pool.clone());
+    // As in the server: other processes are told of the appends (and this one listens).
+    let listener = store.spawn_listener();
     let streams: Arc<Vec<StreamId>> = Arc::new(
         (0..concurrency)
             .map(|_| StreamId::new("bench", Uuid::now_v7()))
             .collect(),
     );
-    measure::run(
+    let measure = measure::run(
         "P1",
         "event store append, 1 event/txn",
         concurrency,
@@ -105,7 +107,9 @@ pub async fn append(db: &BenchDb, flags: &Flags, concurrency: usize) -> Measure 
             }
         },
     )
-    .await
+    .await;
+    listener.abort();
+    measure
 }
 
 pub async fn raw_select(

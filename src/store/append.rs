@@ -126,14 +126,15 @@ impl EventStore {
         append_in(tx, appends, &self.heads).await
     }
 
-    /// After the appends' transaction committed: remembers the new stream heads and wakes
-    /// local subscribers. (Never before the commit: a rolled-back head would poison the
-    /// cache.)
+    /// After the appends' transaction committed: remembers the new stream heads, wakes
+    /// local subscribers and has the listener task tell other processes. (Never before the
+    /// commit: a rolled-back head would poison the cache.)
     pub fn committed(&self, result: &AppendResult) {
         for (stream, head) in &result.heads {
             self.heads.put(stream, head.clone());
         }
-        self.wake_handle().notify_waiters();
+        self.wake.notify_waiters();
+        self.appended.notify_one();
     }
 }
 
@@ -253,7 +254,7 @@ async fn append_in(
             vault::shred(conn, customer).await?;
         }
     }
-    // Subscribers are woken by the statement trigger `events_notify` on commit.
+    // Subscribers are woken by `EventStore::committed`, after the commit.
     Ok(AppendResult {
         versions,
         last: inserted,

@@ -57,6 +57,8 @@ pub struct EventStore {
     heads: Arc<heads::HeadCache>,
     /// Woken after every local commit and by the LISTEN task for other processes' commits.
     wake: Arc<Notify>,
+    /// Holds a permit when this process appended since its last `NOTIFY`.
+    appended: Arc<Notify>,
 }
 
 impl EventStore {
@@ -65,6 +67,7 @@ impl EventStore {
             pool,
             heads: Arc::new(heads::HeadCache::default()),
             wake: Arc::new(Notify::new()),
+            appended: Arc::new(Notify::new()),
         }
     }
 
@@ -77,25 +80,47 @@ impl EventStore {
         self.wake.clone()
     }
 
-    /// Listens for other processes' commits and turns them into wake-ups. Reconnects on
+    /// Tells other processes about this one's commits, and listens for theirs. Reconnects on
     /// failure; a lost notification only costs the subscribers one slow poll.
+    ///
+    /// One `NOTIFY` goes out per burst of local commits, from its own short transaction: a
+    /// `NOTIFY` inside an append would hold Postgres's database-wide notification lock
+    /// through the append's commit (and its WAL flush), one appending commit at a time.
     pub fn spawn_listener(&self) -> tokio::task::JoinHandle<()> {
-        let pool = self.pool.clone();
-        let wake = self.wake.clone();
-        tokio::spawn(async move {
-            loop {
-                match sqlx::postgres::PgListener::connect_with(&pool).await {
-                    Ok(mut listener) => {
-                        if listener.listen(NOTIFY_CHANNEL).await.is_ok() {
-                            while listener.recv().await.is_ok() {
-                                wake.notify_waiters();
+        let (pool, wake, appended) = (self.pool.clone(), self.wake.clone(), self.appended.clone());
+        let listen = {
+            let pool = pool.clone();
+            async move {
+                loop {
+                    match sqlx::postgres::PgListener::connect_with(&pool).await {
+                        Ok(mut listener) => {
+                            if listener.listen(NOTIFY_CHANNEL).await.is_ok() {
+                                while listener.recv().await.is_ok() {
+                                    wake.notify_waiters();
+                                }
                             }
                         }
+                        Err(error) => tracing::warn!(%error, "event listener cannot connect"),
                     }
-                    Err(error) => tracing::warn!(%error, "event listener cannot connect"),
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
                 }
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
             }
+        };
+        let notify = async move {
+            loop {
+                appended.notified().await;
+                let sent = sqlx::query("SELECT pg_notify($1, '')")
+                    .bind(NOTIFY_CHANNEL)
+                    .execute(&pool)
+                    .await;
+                if let Err(error) = sent {
+                    tracing::debug!(%error, "notifying other processes of appends");
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                }
+            }
+        };
+        tokio::spawn(async move {
+            tokio::join!(listen, notify);
         })
     }
 }
