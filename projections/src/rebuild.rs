@@ -95,6 +95,16 @@ pub async fn rebuild_all(
         progress.advanced(read);
     }
 
+    // Fresh tables have no planner statistics: gather them before queries meet the tables.
+    for projector in projectors {
+        let schema = shadow_schema(*projector);
+        for table in projector.tables() {
+            sqlx::query(sqlx::AssertSqlSafe(format!("ANALYZE {schema}.{table}")))
+                .execute(pool)
+                .await?;
+        }
+    }
+
     let mut tx = pool.begin().await?;
     for projector in projectors {
         load_checkpoint(&mut tx, projector.name(), true).await?;
