@@ -34,10 +34,12 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// `Ok(false)` when the read models did not reach `position` within `timeout`.
+    /// `Ok(false)` when the read models `names` (every one: `None`) did not reach `position`
+    /// within `timeout`.
     pub async fn wait_for_position(
         &self,
         position: i64,
+        names: Option<&[&str]>,
         timeout: Duration,
     ) -> Result<bool, ApiError> {
         let Some(target) = self.store.locate(position).await? else {
@@ -46,7 +48,10 @@ impl AppState {
                 "no event has this position",
             ));
         };
-        let names: Vec<&str> = self.projector_names.iter().copied().collect();
+        let names: Vec<&str> = match names {
+            Some(names) => names.to_vec(),
+            None => self.projector_names.iter().copied().collect(),
+        };
         Ok(
             tillroll_projections::wait_for(&self.pool, &self.progress, &names, target, timeout)
                 .await?,

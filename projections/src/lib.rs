@@ -42,8 +42,15 @@ pub trait EventFeed: Send + Sync {
         limit: i64,
     ) -> Result<Vec<RecordedEvent>, ProjectionError>;
 
-    /// Returns when new events may be readable, or after `timeout`.
-    async fn wait(&self, timeout: std::time::Duration);
+    /// Notified whenever new events may have become readable: after a local append commits,
+    /// on another process's notification, and after a projector's batch commits (an open
+    /// transaction holds back what every reader may read).
+    fn wake_handle(&self) -> std::sync::Arc<tokio::sync::Notify>;
+
+    /// How long an idle reader waits for a wake-up before it reads again anyway.
+    fn idle_poll(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(500)
+    }
 }
 
 /// One read model. `apply` must depend on nothing but the events (no clock, no other

@@ -92,24 +92,53 @@ pub(crate) async fn store_checkpoint(
     Ok(())
 }
 
-/// Applies one batch in one transaction. Returns the new checkpoint, or `None` when there
-/// was nothing to read.
+/// Applies one batch in one transaction and returns the new checkpoint and the number of
+/// events applied, or `None` when there was nothing to read.
+///
+/// The events are read first outside any transaction, from where this runner last committed
+/// (`at`): an idle projector costs one query, not a transaction. The transaction then locks the
+/// checkpoint row; if another writer (a rebuild swapping tables in) moved it meanwhile, the
+/// events are read again from there, under the lock.
 pub(crate) async fn run_batch(
     pool: &PgPool,
     feed: &dyn EventFeed,
     projector: &dyn Projector,
+    at: LogPosition,
     limit: i64,
 ) -> Result<Option<(LogPosition, usize)>, ProjectionError> {
-    let mut tx = pool.begin().await?;
-    let from = load_checkpoint(&mut tx, projector.name(), true).await?;
-    let events = feed.read_batch(&mut tx, from, limit).await?;
-    let Some(last) = events.last().map(|e| e.log_position()) else {
+    let mut events = {
+        let mut conn = pool.acquire().await?;
+        feed.read_batch(&mut conn, at, limit).await?
+    };
+    if events.is_empty() {
         return Ok(None);
+    }
+    let mut tx = pool.begin().await?;
+    let from = lock_checkpoint(&mut tx, projector.name()).await?;
+    if from != at {
+        events = feed.read_batch(&mut tx, from, limit).await?;
+    }
+    let Some(last) = events.last().map(|e| e.log_position()) else {
+        // Someone else applied them: this runner now stands where they left the checkpoint.
+        return Ok(Some((from, 0)));
     };
     projector.apply(&mut tx, &events).await?;
     store_checkpoint(&mut tx, projector.name(), last).await?;
     tx.commit().await?;
     Ok(Some((last, events.len())))
+}
+
+async fn lock_checkpoint(conn: &mut PgConnection, name: &str) -> Result<LogPosition, sqlx::Error> {
+    let (transaction_id, position): (i64, i64) = sqlx::query_as(
+        "SELECT transaction_id, position FROM checkpoints WHERE name = $1 FOR UPDATE",
+    )
+    .bind(name)
+    .fetch_one(conn)
+    .await?;
+    Ok(LogPosition {
+        transaction_id,
+        position,
+    })
 }
 
 impl Runner {
@@ -196,20 +225,45 @@ async fn follow(
     shutdown: watch::Receiver<bool>,
 ) {
     let name = projector.name();
-    if let Ok(mut conn) = pool.acquire().await
-        && let Ok(at) = load_checkpoint(&mut conn, name, false).await
-    {
-        progress.publish(name, at);
-    }
+    let wake = feed.wake_handle();
     let mut failures = 0u32;
+    let mut at = None;
     while !*shutdown.borrow() {
-        match run_batch(&pool, feed.as_ref(), projector.as_ref(), BATCH).await {
-            Ok(Some((at, _))) => {
-                failures = 0;
-                progress.publish(name, at);
+        // Registered before reading, so a commit between the read and the wait is not missed.
+        let woken = wake.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        // Where this projector stands (creating its checkpoint row on first run).
+        let position = match at {
+            Some(position) => Ok(position),
+            None => match pool.acquire().await {
+                Ok(mut conn) => load_checkpoint(&mut conn, name, false).await.inspect(|p| {
+                    progress.publish(name, *p);
+                }),
+                Err(error) => Err(error),
+            },
+        };
+        let batch = match position {
+            Ok(position) => {
+                at = Some(position);
+                run_batch(&pool, feed.as_ref(), projector.as_ref(), position, BATCH).await
             }
-            Ok(None) => feed.wait(Duration::from_millis(500)).await,
+            Err(error) => Err(error.into()),
+        };
+        match batch {
+            Ok(Some((last, _))) => {
+                failures = 0;
+                at = Some(last);
+                progress.publish(name, last);
+                // This batch's transaction may have been what held other readers back.
+                wake.notify_waiters();
+            }
+            Ok(None) => {
+                let _ = tokio::time::timeout(feed.idle_poll(), woken).await;
+            }
             Err(error) => {
+                // Start again from the committed checkpoint.
+                at = None;
                 failures += 1;
                 tracing::error!(projector = name, %error, "projection batch failed; retrying");
                 let backoff = Duration::from_millis(100 * 2u64.pow(failures.min(6)));

@@ -1,5 +1,7 @@
-//! `X-Min-Position`: a query waits (at most 5 s) until the read models have processed the
-//! position a command answered with, so a client can read its own writes.
+//! `X-Min-Position`: a query waits (at most 5 s) until its read model has processed the
+//! position a command answered with, so a client can read its own writes. Only the read model
+//! the route reads is waited for (API.md: "until its read model has caught up"): a cart read
+//! does not wait on the orders projector.
 
 use std::time::Duration;
 
@@ -30,7 +32,8 @@ pub async fn wait_for_position(
         return ApiError::field("X-Min-Position", "must be a position from X-Log-Position")
             .into_response();
     };
-    match state.wait_for_position(position, MAX_WAIT).await {
+    let names = read_models_of(request.uri().path());
+    match state.wait_for_position(position, names, MAX_WAIT).await {
         Ok(true) => next.run(request).await,
         Ok(false) => ApiError::unavailable(
             "the read models have not caught up with that position yet",
@@ -38,5 +41,40 @@ pub async fn wait_for_position(
         )
         .into_response(),
         Err(error) => error.into_response(),
+    }
+}
+
+/// The projectors whose tables a query route reads; `None`: every read model.
+fn read_models_of(path: &str) -> Option<&'static [&'static str]> {
+    let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
+    match first {
+        "cart" | "carts" => Some(&["carts"]),
+        "products" | "categories" | "home" | "stock" => Some(&["catalog"]),
+        "orders" => Some(&["orders"]),
+        "me" | "users" => Some(&["customers"]),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::read_models_of;
+
+    #[test]
+    fn routes_wait_for_the_read_model_they_read() {
+        assert_eq!(read_models_of("/cart"), Some(&["carts"][..]));
+        assert_eq!(read_models_of("/products/1/stock"), Some(&["catalog"][..]));
+        assert_eq!(read_models_of("/orders/1/tracking"), Some(&["orders"][..]));
+        assert_eq!(read_models_of("/me"), Some(&["customers"][..]));
+        assert_eq!(read_models_of("/images/abc"), None);
+        let known: Vec<&str> = tillroll_projections::all()
+            .iter()
+            .map(|p| p.name())
+            .collect();
+        for path in ["/cart", "/products", "/orders", "/users"] {
+            for name in read_models_of(path).unwrap() {
+                assert!(known.contains(name), "{name} is no projector");
+            }
+        }
     }
 }

@@ -1,7 +1,5 @@
 //! The store as the projection runner's source of events.
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use sqlx::PgConnection;
 use tillroll_events::{LogPosition, RecordedEvent};
@@ -22,8 +20,7 @@ impl EventFeed for EventStore {
             .map_err(|e| ProjectionError::Feed(e.to_string()))
     }
 
-    async fn wait(&self, timeout: Duration) {
-        let wake = self.wake_handle();
-        let _ = tokio::time::timeout(timeout, wake.notified()).await;
+    fn wake_handle(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        EventStore::wake_handle(self)
     }
 }

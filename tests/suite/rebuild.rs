@@ -408,7 +408,7 @@ async fn rebuilding_each_projector_reproduces_its_live_tables() {
     let last = last_appended(&app).await;
     assert!(
         app.state
-            .wait_for_position(last.position, Duration::from_secs(20))
+            .wait_for_position(last.position, None, Duration::from_secs(20))
             .await
             .unwrap()
     );

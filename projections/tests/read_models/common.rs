@@ -279,8 +279,13 @@ impl EventFeed for TableFeed {
             .map_err(|e| ProjectionError::Feed(e.to_string()))
     }
 
-    async fn wait(&self, timeout: Duration) {
-        tokio::time::sleep(timeout.min(Duration::from_millis(10))).await;
+    fn wake_handle(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        // Nothing wakes it: readers poll every `idle_poll`.
+        std::sync::Arc::new(tokio::sync::Notify::new())
+    }
+
+    fn idle_poll(&self) -> Duration {
+        Duration::from_millis(10)
     }
 }
 

@@ -131,7 +131,7 @@ async fn after_closing_an_account_nothing_shows_the_persons_data_and_the_log_sti
     let last = last_appended(&app).await.position;
     assert!(
         app.state
-            .wait_for_position(last, Duration::from_secs(20))
+            .wait_for_position(last, None, Duration::from_secs(20))
             .await
             .unwrap()
     );
@@ -161,7 +161,7 @@ async fn after_closing_an_account_nothing_shows_the_persons_data_and_the_log_sti
     .await;
     assert!(
         app.state
-            .wait_for_position(r.last.position, Duration::from_secs(20))
+            .wait_for_position(r.last.position, None, Duration::from_secs(20))
             .await
             .unwrap()
     );
