@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
-use tillroll_events::{CartEvent, ProductEvent, RecordedEvent};
+use tillroll_events::{CartEvent, DomainEvent, ProductEvent, RecordedEvent};
 use uuid::Uuid;
 
 use crate::batch::{Rows, distinct};
@@ -29,6 +29,11 @@ impl Projector for CartsProjector {
 
     fn tables(&self) -> &'static [&'static str] {
         &["carts", "cart_items", "cart_products"]
+    }
+
+    fn handles(&self, event_type: &str) -> bool {
+        CartEvent::event_types().contains(&event_type)
+            || ProductEvent::event_types().contains(&event_type)
     }
 
     async fn apply(

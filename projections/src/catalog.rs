@@ -6,7 +6,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
-use tillroll_events::{ProductEvent, RecordedEvent, StockEvent};
+use tillroll_events::{DomainEvent, ProductEvent, RecordedEvent, StockEvent};
 use uuid::Uuid;
 
 use crate::batch::{Rows, distinct};
@@ -36,6 +36,11 @@ impl Projector for CatalogProjector {
 
     fn tables(&self) -> &'static [&'static str] {
         &["products", "categories"]
+    }
+
+    fn handles(&self, event_type: &str) -> bool {
+        ProductEvent::event_types().contains(&event_type)
+            || StockEvent::event_types().contains(&event_type)
     }
 
     async fn apply(

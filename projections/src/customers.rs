@@ -8,7 +8,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
-use tillroll_events::{CustomerEvent, RecordedEvent};
+use tillroll_events::{CustomerEvent, DomainEvent, RecordedEvent};
 use uuid::Uuid;
 
 use crate::batch::{Rows, distinct};
@@ -24,6 +24,10 @@ impl Projector for CustomersProjector {
 
     fn tables(&self) -> &'static [&'static str] {
         &["customers"]
+    }
+
+    fn handles(&self, event_type: &str) -> bool {
+        CustomerEvent::event_types().contains(&event_type)
     }
 
     async fn apply(

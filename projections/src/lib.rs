@@ -62,6 +62,10 @@ pub trait Projector: Send + Sync {
     /// The tables this projector owns, in creation order (rebuilds copy and swap them).
     fn tables(&self) -> &'static [&'static str];
 
+    /// Whether events of this type can change this read model. Others are read past
+    /// without a transaction (`apply` is never asked to handle a batch of only those).
+    fn handles(&self, event_type: &str) -> bool;
+
     async fn apply(
         &self,
         conn: &mut PgConnection,

@@ -27,7 +27,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use sqlx::types::Json;
 use tillroll_events::audit::ERASED;
-use tillroll_events::{CustomerEvent, OrderEvent, RecordedEvent};
+use tillroll_events::{CustomerEvent, DomainEvent, OrderEvent, RecordedEvent};
 use uuid::Uuid;
 
 use crate::batch::{Rows, distinct};
@@ -43,6 +43,10 @@ impl Projector for OrdersProjector {
 
     fn tables(&self) -> &'static [&'static str] {
         &["orders", "order_tracking"]
+    }
+
+    fn handles(&self, event_type: &str) -> bool {
+        OrderEvent::event_types().contains(&event_type) || event_type == "AccountClosed"
     }
 
     async fn apply(

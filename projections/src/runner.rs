@@ -92,40 +92,78 @@ pub(crate) async fn store_checkpoint(
     Ok(())
 }
 
-/// Applies one batch in one transaction and returns the new checkpoint and the number of
-/// events applied, or `None` when there was nothing to read.
-///
-/// The events are read first outside any transaction, from where this runner last committed
-/// (`at`): an idle projector costs one query, not a transaction. The transaction then locks the
-/// checkpoint row; if another writer (a rebuild swapping tables in) moved it meanwhile, the
-/// events are read again from there, under the lock.
-pub(crate) async fn run_batch(
+/// Where a live projector stands: the checkpoint it last committed, and how far it has read
+/// (further when the events since were none of its business).
+#[derive(Debug, Clone, Copy)]
+struct Cursor {
+    committed: LogPosition,
+    read: LogPosition,
+    committed_at: tokio::time::Instant,
+}
+
+/// What one step of a live projector did.
+enum Step {
+    /// Nothing new to read.
+    Idle,
+    /// New events, none of which the projector handles: read past, nothing written.
+    Skipped(LogPosition),
+    /// Applied and committed up to here.
+    Applied(LogPosition),
+}
+
+/// One step of a live projector. The events are read first outside any transaction, from
+/// where it has read up to: an idle projector costs one query, and one that handles none of
+/// the new events (a cart change, for the orders projector) costs no transaction at all.
+/// Otherwise one transaction locks the checkpoint row, applies the events and moves the
+/// checkpoint; if another writer (a rebuild swapping tables in) moved the checkpoint
+/// meanwhile, the events are read again from there, under the lock.
+async fn step(
     pool: &PgPool,
     feed: &dyn EventFeed,
     projector: &dyn Projector,
-    at: LogPosition,
+    cursor: Cursor,
     limit: i64,
-) -> Result<Option<(LogPosition, usize)>, ProjectionError> {
+) -> Result<Step, ProjectionError> {
     let mut events = {
         let mut conn = pool.acquire().await?;
-        feed.read_batch(&mut conn, at, limit).await?
+        feed.read_batch(&mut conn, cursor.read, limit).await?
     };
-    if events.is_empty() {
-        return Ok(None);
+    let Some(last) = events.last().map(|e| e.log_position()) else {
+        return Ok(Step::Idle);
+    };
+    if !events.iter().any(|e| projector.handles(&e.event_type)) {
+        return Ok(Step::Skipped(last));
     }
     let mut tx = pool.begin().await?;
     let from = lock_checkpoint(&mut tx, projector.name()).await?;
-    if from != at {
+    if from != cursor.committed {
         events = feed.read_batch(&mut tx, from, limit).await?;
     }
     let Some(last) = events.last().map(|e| e.log_position()) else {
-        // Someone else applied them: this runner now stands where they left the checkpoint.
-        return Ok(Some((from, 0)));
+        // Someone else applied them: this projector now stands where they left it.
+        return Ok(Step::Applied(from));
     };
     projector.apply(&mut tx, &events).await?;
     store_checkpoint(&mut tx, projector.name(), last).await?;
     tx.commit().await?;
-    Ok(Some((last, events.len())))
+    Ok(Step::Applied(last))
+}
+
+/// Records a projector's read-past position as its checkpoint, if the checkpoint is still
+/// where this runner committed it; `false` when another writer moved it.
+async fn move_checkpoint(pool: &PgPool, name: &str, cursor: Cursor) -> Result<bool, sqlx::Error> {
+    let moved = sqlx::query(
+        "UPDATE checkpoints SET transaction_id = $2, position = $3, updated_at = now() \
+         WHERE name = $1 AND transaction_id = $4 AND position = $5",
+    )
+    .bind(name)
+    .bind(cursor.read.transaction_id)
+    .bind(cursor.read.position)
+    .bind(cursor.committed.transaction_id)
+    .bind(cursor.committed.position)
+    .execute(pool)
+    .await?;
+    Ok(moved.rows_affected() == 1)
 }
 
 async fn lock_checkpoint(conn: &mut PgConnection, name: &str) -> Result<LogPosition, sqlx::Error> {
@@ -217,6 +255,10 @@ impl Runner {
     }
 }
 
+/// How stale a skipping projector's committed checkpoint may get: readers in other processes
+/// (X-Min-Position, readiness) see only committed checkpoints.
+const SKIPPED_COMMIT_EVERY: Duration = Duration::from_millis(100);
+
 async fn follow(
     pool: PgPool,
     feed: Arc<dyn EventFeed>,
@@ -227,43 +269,28 @@ async fn follow(
     let name = projector.name();
     let wake = feed.wake_handle();
     let mut failures = 0u32;
-    let mut at = None;
+    let mut cursor: Option<Cursor> = None;
     while !*shutdown.borrow() {
         // Registered before reading, so a commit between the read and the wait is not missed.
         let woken = wake.notified();
         tokio::pin!(woken);
         woken.as_mut().enable();
-        // Where this projector stands (creating its checkpoint row on first run).
-        let position = match at {
-            Some(position) => Ok(position),
-            None => match pool.acquire().await {
-                Ok(mut conn) => load_checkpoint(&mut conn, name, false).await.inspect(|p| {
-                    progress.publish(name, *p);
-                }),
-                Err(error) => Err(error),
-            },
-        };
-        let batch = match position {
-            Ok(position) => {
-                at = Some(position);
-                run_batch(&pool, feed.as_ref(), projector.as_ref(), position, BATCH).await
-            }
-            Err(error) => Err(error.into()),
-        };
-        match batch {
-            Ok(Some((last, _))) => {
-                failures = 0;
-                at = Some(last);
-                progress.publish(name, last);
-                // This batch's transaction may have been what held other readers back.
-                wake.notify_waiters();
-            }
-            Ok(None) => {
+        match advance(
+            &pool,
+            feed.as_ref(),
+            projector.as_ref(),
+            &progress,
+            &mut cursor,
+        )
+        .await
+        {
+            Ok(Step::Applied(_) | Step::Skipped(_)) => failures = 0,
+            Ok(Step::Idle) => {
                 let _ = tokio::time::timeout(feed.idle_poll(), woken).await;
             }
             Err(error) => {
                 // Start again from the committed checkpoint.
-                at = None;
+                cursor = None;
                 failures += 1;
                 tracing::error!(projector = name, %error, "projection batch failed; retrying");
                 let backoff = Duration::from_millis(100 * 2u64.pow(failures.min(6)));
@@ -271,6 +298,63 @@ async fn follow(
             }
         }
     }
+}
+
+/// One step of `follow`: loads the checkpoint if need be, reads and applies, and keeps the
+/// cursor, the published progress and (for skipped events, at most every
+/// [`SKIPPED_COMMIT_EVERY`] and whenever idle) the committed checkpoint up to date.
+async fn advance(
+    pool: &PgPool,
+    feed: &dyn EventFeed,
+    projector: &dyn Projector,
+    progress: &Progress,
+    cursor: &mut Option<Cursor>,
+) -> Result<Step, ProjectionError> {
+    let name = projector.name();
+    let current = match *cursor {
+        Some(current) => current,
+        None => {
+            let mut conn = pool.acquire().await?;
+            let at = load_checkpoint(&mut conn, name, false).await?;
+            progress.publish(name, at);
+            Cursor {
+                committed: at,
+                read: at,
+                committed_at: tokio::time::Instant::now(),
+            }
+        }
+    };
+    *cursor = Some(current);
+    let step = step(pool, feed, projector, current, BATCH).await?;
+    let mut next = current;
+    match step {
+        Step::Applied(at) => {
+            next = Cursor {
+                committed: at,
+                read: at,
+                committed_at: tokio::time::Instant::now(),
+            };
+            progress.publish(name, at);
+        }
+        Step::Skipped(at) => {
+            next.read = at;
+            progress.publish(name, at);
+        }
+        Step::Idle => {}
+    }
+    let due = matches!(step, Step::Idle) || next.committed_at.elapsed() >= SKIPPED_COMMIT_EVERY;
+    if next.read != next.committed && due {
+        if move_checkpoint(pool, name, next).await? {
+            next.committed = next.read;
+            next.committed_at = tokio::time::Instant::now();
+        } else {
+            // Another writer moved the checkpoint: start again from wherever it is.
+            *cursor = None;
+            return Ok(step);
+        }
+    }
+    *cursor = Some(next);
+    Ok(step)
 }
 
 /// Waits until every named projector has passed `target`, or `timeout` elapses. Reads the

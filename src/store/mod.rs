@@ -24,8 +24,9 @@ pub use append::{AppendResult, ExpectedVersion, NewEvent, StreamAppend};
 pub use read::LogHead;
 pub use subscribe::Subscription;
 
-/// The channel appends NOTIFY on commit. A hint only: readers always re-read from their
-/// own position and poll slowly as a fallback.
+/// The channel each process NOTIFYs after its commits (the payload names the store that
+/// appended). A hint only: readers always re-read from their own position and poll slowly as
+/// a fallback.
 pub const NOTIFY_CHANNEL: &str = "tillroll_events";
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +60,9 @@ pub struct EventStore {
     wake: Arc<Notify>,
     /// Holds a permit when this process appended since its last `NOTIFY`.
     appended: Arc<Notify>,
+    /// The payload of this store's notifications, so its listener can ignore its own echo
+    /// (local subscribers were woken at the commit already).
+    origin: Arc<str>,
 }
 
 impl EventStore {
@@ -68,6 +72,7 @@ impl EventStore {
             heads: Arc::new(heads::HeadCache::default()),
             wake: Arc::new(Notify::new()),
             appended: Arc::new(Notify::new()),
+            origin: uuid::Uuid::new_v4().to_string().into(),
         }
     }
 
@@ -88,15 +93,18 @@ impl EventStore {
     /// through the append's commit (and its WAL flush), one appending commit at a time.
     pub fn spawn_listener(&self) -> tokio::task::JoinHandle<()> {
         let (pool, wake, appended) = (self.pool.clone(), self.wake.clone(), self.appended.clone());
+        let origin = self.origin.clone();
         let listen = {
-            let pool = pool.clone();
+            let (pool, origin) = (pool.clone(), origin.clone());
             async move {
                 loop {
                     match sqlx::postgres::PgListener::connect_with(&pool).await {
                         Ok(mut listener) => {
                             if listener.listen(NOTIFY_CHANNEL).await.is_ok() {
-                                while listener.recv().await.is_ok() {
-                                    wake.notify_waiters();
+                                while let Ok(notification) = listener.recv().await {
+                                    if notification.payload() != &*origin {
+                                        wake.notify_waiters();
+                                    }
                                 }
                             }
                         }
@@ -109,8 +117,9 @@ impl EventStore {
         let notify = async move {
             loop {
                 appended.notified().await;
-                let sent = sqlx::query("SELECT pg_notify($1, '')")
+                let sent = sqlx::query("SELECT pg_notify($1, $2)")
                     .bind(NOTIFY_CHANNEL)
+                    .bind(&*origin)
                     .execute(&pool)
                     .await;
                 if let Err(error) = sent {
