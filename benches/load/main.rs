@@ -65,7 +65,7 @@ fn flags() -> Flags {
                 .map(|v| v.parse().expect("--duration takes seconds"))
                 .unwrap_or(if smoke { 0.5 } else { 8.0 }),
         ),
-        events: number("--events", if smoke { 3_000 } else { 200_000 }),
+        events: number("--events", if smoke { 3_000 } else { 1_000_000 }),
         products: number("--products", if smoke { 30 } else { 1_000 }) as usize,
         customers: number("--customers", if smoke { 4 } else { 32 }) as usize,
         // Cargo passes `--bench` when run by `cargo bench`; a smoke run writes nothing.
