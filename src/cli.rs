@@ -146,6 +146,7 @@ pub async fn audit_checkpoint() -> CliResult {
     let mut metadata = tillroll_events::Metadata::system(uuid::Uuid::now_v7());
     metadata.actor_role = "operator".into();
     let (checkpoint, _) = crate::audit::checkpoint::record(&store, metadata).await?;
+    store.announce().await?;
     println!("{}", serde_json::to_string_pretty(&checkpoint)?);
     Ok(ExitCode::SUCCESS)
 }
@@ -180,9 +181,10 @@ pub async fn create_admin(email: String, password_stdin: bool, name: String) -> 
     std::io::stdin().read_to_string(&mut password)?;
     let password = password.trim_end_matches(['\n', '\r']).to_owned();
     let (_, store) = store(2).await?;
-    let commands = Commands::new(store);
+    let commands = Commands::new(store.clone());
     match crate::commands::accounts::create_admin(&commands, &email, &password, &name).await {
         Ok(id) => {
+            store.announce().await?;
             println!("{id}");
             Ok(ExitCode::SUCCESS)
         }
@@ -198,8 +200,9 @@ pub async fn create_admin(email: String, password_stdin: bool, name: String) -> 
 
 pub async fn demo() -> CliResult {
     let (_, store) = store(4).await?;
-    let commands = Commands::new(store);
+    let commands = Commands::new(store.clone());
     let summary = crate::demo::load(&commands).await?;
+    store.announce().await?;
     println!("{summary}");
     Ok(ExitCode::SUCCESS)
 }

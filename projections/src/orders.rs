@@ -219,6 +219,12 @@ impl Batch {
                 created_at: at,
                 updated_at: at,
             };
+            // An order is placed once (its stream is created by it); should the event ever
+            // come again, the order it would reset stays as it is.
+            if self.orders.get_mut(&order_id).is_some() {
+                tracing::warn!(%order_id, "OrderPlaced for an order already placed; ignored");
+                return;
+            }
             self.orders.put(order_id, order);
             return self.track(order_id, at, Some("order placed".into()));
         }

@@ -284,7 +284,13 @@ async fn follow(
         )
         .await
         {
-            Ok(Step::Applied(_) | Step::Skipped(_)) => failures = 0,
+            Ok(Step::Applied(_)) => {
+                failures = 0;
+                // This batch's transaction may have been what held other readers back (it
+                // had a transaction id, so the readable horizon waited for its commit).
+                wake.notify_waiters();
+            }
+            Ok(Step::Skipped(_)) => failures = 0,
             Ok(Step::Idle) => {
                 let _ = tokio::time::timeout(feed.idle_poll(), woken).await;
             }

@@ -85,6 +85,17 @@ impl EventStore {
         self.wake.clone()
     }
 
+    /// Tells other processes now that this one appended: for short-lived processes (the CLI)
+    /// that run no listener task.
+    pub async fn announce(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(NOTIFY_CHANNEL)
+            .bind(&*self.origin)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Tells other processes about this one's commits, and listens for theirs. Reconnects on
     /// failure; a lost notification only costs the subscribers one slow poll.
     ///
@@ -101,6 +112,8 @@ impl EventStore {
                     match sqlx::postgres::PgListener::connect_with(&pool).await {
                         Ok(mut listener) => {
                             if listener.listen(NOTIFY_CHANNEL).await.is_ok() {
+                                // Whatever was announced while not listening: read now.
+                                wake.notify_waiters();
                                 while let Ok(notification) = listener.recv().await {
                                     if notification.payload() != &*origin {
                                         wake.notify_waiters();
@@ -124,6 +137,8 @@ impl EventStore {
                     .await;
                 if let Err(error) = sent {
                     tracing::debug!(%error, "notifying other processes of appends");
+                    // Still owed: try again after the pause.
+                    appended.notify_one();
                     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
                 }
             }

@@ -485,3 +485,26 @@ async fn a_late_failure_of_an_earlier_attempt_leaves_the_current_one() {
     );
     assert_eq!(history(&db, id).await.len(), 5);
 }
+
+/// An order is placed once; an `OrderPlaced` coming again (in the same batch or a later one)
+/// must not reset it (its payment state, its history).
+#[tokio::test]
+async fn a_second_order_placed_for_the_same_order_changes_nothing() {
+    let mut db = TestDb::new().await;
+    let p = OrdersProjector;
+    let (id, customer) = (Uuid::new_v4(), Uuid::new_v4());
+    let stream = StreamId::order(id);
+    db.append(&stream, placed(id, customer)).await;
+    db.append(&stream, requested(id, Uuid::new_v4())).await;
+    db.append(&stream, placed(id, Uuid::new_v4())).await;
+    db.project(&p, &[10]).await;
+    let once = order(&db, id).await;
+    assert_eq!(once.customer_id, customer);
+    assert_eq!(once.payment_status, "requested");
+    assert_eq!(once.payment_attempts, 1);
+
+    db.append(&stream, placed(id, Uuid::new_v4())).await;
+    db.project(&p, &[10]).await;
+    assert_eq!(order(&db, id).await, once);
+    assert_eq!(history(&db, id).await.len(), 1);
+}

@@ -187,7 +187,11 @@ static PASSWORD_THREADS: std::sync::LazyLock<
                         Err(_) => return,
                     };
                     match job {
-                        Ok(job) => job(),
+                        // A panicking job drops its answer (its caller gets an error); the
+                        // thread carries on with the next.
+                        Ok(job) => {
+                            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                        }
                         Err(_) => return,
                     }
                 }
