@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{Currency, DomainEvent, aggregate_id, event_types};
+use crate::{Currency, domain_event};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
@@ -40,17 +40,7 @@ pub enum CartEvent {
     },
 }
 
-impl DomainEvent for CartEvent {
-    event_types!(
-        ItemAddedToCart,
-        CartItemQuantityChanged,
-        ItemRemovedFromCart,
-        CartCleared,
-        CartCheckedOut
-    );
-}
-
-aggregate_id!(
+domain_event!(
     CartEvent,
     customer_id,
     ItemAddedToCart,

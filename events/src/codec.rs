@@ -79,11 +79,16 @@ pub trait DomainEvent: Serialize + DeserializeOwned + Clone + Send + Sync + 'sta
     }
 }
 
-/// `impl $enum { pub fn $field(&self) -> Uuid }` for an event enum every variant of which
+/// `impl DomainEvent for $enum` (its type names are its variants') and
+/// `impl $enum { pub fn $field(&self) -> Uuid }`, for an event enum every variant of which
 /// carries the id of its aggregate in `$field`.
 #[macro_export]
-macro_rules! aggregate_id {
+macro_rules! domain_event {
     ($enum:ident, $field:ident, $($variant:ident),+ $(,)?) => {
+        impl $crate::DomainEvent for $enum {
+            $crate::event_types!($($variant),+);
+        }
+
         impl $enum {
             pub fn $field(&self) -> ::uuid::Uuid {
                 match self {

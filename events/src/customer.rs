@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{DomainEvent, aggregate_id, event_types};
+use crate::domain_event;
 
 /// Personal fields (`email`, `name`, `phone`, `gender`) are the ones erased when the account
 /// is closed; the store seals them with the customer's key.
@@ -49,19 +49,7 @@ pub enum CustomerEvent {
     },
 }
 
-impl DomainEvent for CustomerEvent {
-    event_types!(
-        CustomerRegistered,
-        ProfileUpdated,
-        AvatarChanged,
-        RoleGranted,
-        AccountDisabled,
-        AccountEnabled,
-        AccountClosed
-    );
-}
-
-aggregate_id!(
+domain_event!(
     CustomerEvent,
     customer_id,
     CustomerRegistered,

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{Currency, DomainEvent, aggregate_id, event_types};
+use crate::{Currency, domain_event};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderLine {
@@ -96,23 +96,7 @@ pub enum OrderEvent {
     },
 }
 
-impl DomainEvent for OrderEvent {
-    event_types!(
-        OrderPlaced,
-        PaymentRequested,
-        PaymentRequestAccepted,
-        PaymentFailed,
-        PaymentConfirmed,
-        PaymentAmountMismatch,
-        RefundFlagged,
-        OrderCancelled,
-        OrderExpired,
-        OrderShipped,
-        OrderDelivered
-    );
-}
-
-aggregate_id!(
+domain_event!(
     OrderEvent,
     order_id,
     OrderPlaced,
@@ -131,6 +115,7 @@ aggregate_id!(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::DomainEvent;
 
     #[test]
     fn encodes_type_apart_from_data_and_round_trips() {

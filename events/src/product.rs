@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{Currency, DomainEvent, aggregate_id, event_types};
+use crate::{Currency, domain_event};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
@@ -52,17 +52,7 @@ pub enum ProductEvent {
     },
 }
 
-impl DomainEvent for ProductEvent {
-    event_types!(
-        ProductListed,
-        ProductDetailsChanged,
-        ProductPriceChanged,
-        ProductImageChanged,
-        ProductWithdrawn
-    );
-}
-
-aggregate_id!(
+domain_event!(
     ProductEvent,
     product_id,
     ProductListed,

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{DomainEvent, aggregate_id, event_types};
+use crate::domain_event;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
@@ -35,17 +35,7 @@ pub enum StockEvent {
     },
 }
 
-impl DomainEvent for StockEvent {
-    event_types!(
-        StockLevelSet,
-        StockAdjusted,
-        StockReserved,
-        StockReservationReleased,
-        StockSold
-    );
-}
-
-aggregate_id!(
+domain_event!(
     StockEvent,
     product_id,
     StockLevelSet,
