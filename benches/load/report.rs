@@ -234,11 +234,15 @@ pub fn write(r: &Results, table: &str) -> std::io::Result<()> {
     let f = &r.flags;
     let md = format!(
         "# Benchmarks\n\nRun `cargo bench --bench load` (flags: `--duration S` per measure, `--events N` log size for P6, P7 and P9, \
-         `--products N`, `--customers N`, `--smoke` for a seconds-long run that writes nothing). Every figure is measured in the same run \
+         `--products N`, `--customers N`, `--only store,http,log,big` for some sections, `--smoke` for a seconds-long run; partial and \
+         smoke runs write nothing). Every figure is measured in the same run \
          as its baseline, on the same machine and the same Postgres; the server is the release `tillroll` binary as a child process, \
-         the load generator and the baselines run in the harness process.\n\n\
+         the load generator and the baselines run in the harness process, so all three share the 2 cores. P7 compares the log grown \
+         to `--events` with the small log of the HTTP measures (the fixture and the load so far: a few thousand events for P3, tens of thousands by P2); `--events 10000000` gives the issue's \
+         10,000,000 (a longer run).\n\n\
          - date: {date}\n- commit: {}\n- machine: {}\n- flags: {:.1} s per measure, log of {} events, {} products, {} customers\n\n{table}\n\
-         Baselines: B1 = raw sqlx single-row INSERT of an event-shaped row (autocommit) into a plain table; B2 = raw sqlx primary-key \
+         Baselines: B1 = raw sqlx single-row INSERT of an event-shaped row (autocommit) into a plain table (3 indexes; the event \
+         store's table has 8 and the append computes the hash chain); B2 = raw sqlx primary-key \
          SELECT of a product row; B3 = an axum handler returning a constant, over the same HTTP client. Raw numbers: BENCHMARKS.json.\n",
         commit(),
         machine(),
