@@ -85,31 +85,49 @@ struct Line {
 }
 
 impl Carts {
+    /// The carts and lines of `customers`, in one query.
     async fn load(conn: &mut PgConnection, customers: &[Uuid]) -> Result<Self, sqlx::Error> {
-        let found: Vec<(Uuid, Uuid, DateTime<Utc>)> = sqlx::query_as(
-            "SELECT customer_id, cart_id, updated_at FROM carts WHERE customer_id = ANY($1)",
+        type Found = (
+            Uuid,
+            Option<Uuid>,
+            Option<DateTime<Utc>>,
+            Option<Uuid>,
+            Option<i64>,
+            Option<i64>,
+        );
+        let rows: Vec<Found> = sqlx::query_as(
+            "SELECT u.id, c.cart_id, c.updated_at, i.product_id, i.quantity, i.line_no \
+             FROM unnest($1::uuid[]) AS u(id) \
+             LEFT JOIN carts c ON c.customer_id = u.id \
+             LEFT JOIN cart_items i ON i.customer_id = u.id \
+             ORDER BY u.id, i.line_no",
         )
         .bind(customers)
         .fetch_all(&mut *conn)
         .await?;
-        let lines: Vec<Line> = sqlx::query_as(
-            "SELECT customer_id, product_id, quantity, line_no FROM cart_items \
-             WHERE customer_id = ANY($1) ORDER BY customer_id, line_no",
-        )
-        .bind(customers)
-        .fetch_all(&mut *conn)
-        .await?;
-        let mut by_customer: HashMap<Uuid, Vec<Line>> =
+        let mut carts = Vec::new();
+        let mut lines: HashMap<Uuid, Vec<Line>> =
             customers.iter().map(|c| (*c, Vec::new())).collect();
-        for line in lines {
-            by_customer.entry(line.customer_id).or_default().push(line);
+        for (customer_id, cart_id, updated_at, product_id, quantity, line_no) in rows {
+            if let (Some(cart_id), Some(at)) = (cart_id, updated_at)
+                && carts.last().is_none_or(|(c, _)| *c != customer_id)
+            {
+                carts.push((customer_id, (cart_id, at)));
+            }
+            if let (Some(product_id), Some(quantity), Some(line_no)) =
+                (product_id, quantity, line_no)
+            {
+                lines.entry(customer_id).or_default().push(Line {
+                    customer_id,
+                    product_id,
+                    quantity,
+                    line_no,
+                });
+            }
         }
         Ok(Self {
-            carts: Rows::loaded(
-                customers.iter().copied(),
-                found.into_iter().map(|(c, id, at)| (c, (id, at))).collect(),
-            ),
-            lines: by_customer,
+            carts: Rows::loaded(customers.iter().copied(), carts),
+            lines,
         })
     }
 
@@ -170,58 +188,56 @@ impl Carts {
         self.carts.put(customer_id, (cart_id, at));
     }
 
-    /// Writes the carts back: their rows, and their lines replaced whole.
+    /// Writes the carts back in one statement: the carts rows (upserted, or deleted when
+    /// emptied) and their lines (upserted, and those no longer in a cart deleted; the two
+    /// sets of keys are disjoint, so the statement's parts cannot collide).
     async fn write(self, conn: &mut PgConnection, customers: &[Uuid]) -> Result<(), sqlx::Error> {
         let (carts, emptied) = self.carts.into_changes();
-        if !emptied.is_empty() {
-            sqlx::query("DELETE FROM carts WHERE customer_id = ANY($1)")
-                .bind(emptied)
-                .execute(&mut *conn)
-                .await?;
+        let (mut cart_customer, mut cart_id, mut updated) = (Vec::new(), Vec::new(), Vec::new());
+        for (customer_id, (id, at)) in carts {
+            cart_customer.push(customer_id);
+            cart_id.push(id);
+            updated.push(at);
         }
-        if !carts.is_empty() {
-            let (mut customer, mut cart, mut updated) = (Vec::new(), Vec::new(), Vec::new());
-            for (customer_id, (cart_id, at)) in carts {
-                customer.push(customer_id);
-                cart.push(cart_id);
-                updated.push(at);
-            }
-            sqlx::query(
-                "INSERT INTO carts (customer_id, cart_id, updated_at) \
-                 SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[]) \
+        let mut l = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for line in self.lines.into_values().flatten() {
+            l.0.push(line.customer_id);
+            l.1.push(line.product_id);
+            l.2.push(line.quantity);
+            l.3.push(line.line_no);
+        }
+        sqlx::query(
+            "WITH emptied AS ( \
+                 DELETE FROM carts WHERE customer_id = ANY($1) \
+             ), carts_written AS ( \
+                 INSERT INTO carts (customer_id, cart_id, updated_at) \
+                 SELECT * FROM unnest($2::uuid[], $3::uuid[], $4::timestamptz[]) \
                  ON CONFLICT (customer_id) \
-                 DO UPDATE SET cart_id = excluded.cart_id, updated_at = excluded.updated_at",
-            )
-            .bind(customer)
-            .bind(cart)
-            .bind(updated)
-            .execute(&mut *conn)
-            .await?;
-        }
-        sqlx::query("DELETE FROM cart_items WHERE customer_id = ANY($1)")
-            .bind(customers)
-            .execute(&mut *conn)
-            .await?;
-        let lines: Vec<Line> = self.lines.into_values().flatten().collect();
-        if !lines.is_empty() {
-            let mut c = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-            for line in lines {
-                c.0.push(line.customer_id);
-                c.1.push(line.product_id);
-                c.2.push(line.quantity);
-                c.3.push(line.line_no);
-            }
-            sqlx::query(
-                "INSERT INTO cart_items (customer_id, product_id, quantity, line_no) \
-                 SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int8[], $4::int8[])",
-            )
-            .bind(c.0)
-            .bind(c.1)
-            .bind(c.2)
-            .bind(c.3)
-            .execute(conn)
-            .await?;
-        }
+                 DO UPDATE SET cart_id = excluded.cart_id, updated_at = excluded.updated_at \
+             ), lines AS ( \
+                 SELECT * FROM unnest($6::uuid[], $7::uuid[], $8::int8[], $9::int8[]) \
+                     AS n(customer_id, product_id, quantity, line_no) \
+             ), lines_gone AS ( \
+                 DELETE FROM cart_items i WHERE i.customer_id = ANY($5) \
+                 AND NOT EXISTS (SELECT 1 FROM lines n \
+                     WHERE n.customer_id = i.customer_id AND n.product_id = i.product_id) \
+             ) \
+             INSERT INTO cart_items (customer_id, product_id, quantity, line_no) \
+             SELECT * FROM lines \
+             ON CONFLICT (customer_id, product_id) \
+             DO UPDATE SET quantity = excluded.quantity, line_no = excluded.line_no",
+        )
+        .bind(emptied)
+        .bind(cart_customer)
+        .bind(cart_id)
+        .bind(updated)
+        .bind(customers)
+        .bind(l.0)
+        .bind(l.1)
+        .bind(l.2)
+        .bind(l.3)
+        .execute(conn)
+        .await?;
         Ok(())
     }
 }
