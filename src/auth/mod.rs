@@ -2,9 +2,10 @@
 //! opaque refresh tokens, a login rate limiter, and image sniffing for avatars.
 //!
 //! Everything here is pure and synchronous; the HTTP handlers and SQL that use
-//! these primitives live elsewhere. Password hashing is CPU-heavy: call
-//! [`password::hash_password`], [`password::verify_password`] and
-//! [`password::dummy_verify`] inside `tokio::task::spawn_blocking`.
+//! these primitives live elsewhere. Password hashing is CPU- and memory-heavy: the
+//! account commands run [`password::hash_password`], [`password::verify_password`] and
+//! [`password::dummy_verify`] on their password threads (one per core), never on a runtime
+//! worker.
 
 pub mod image;
 pub mod jwt;

@@ -2,12 +2,9 @@
 //!
 //! Hashing and verifying are deliberately slow (~50 ms optimised, far more in a
 //! debug build) and use 46 MiB of memory each. **Callers in async code must run
-//! [`hash_password`], [`verify_password`] and [`dummy_verify`] inside
-//! `tokio::task::spawn_blocking`**, never directly on a runtime worker:
-//!
-//! ```ignore
-//! let phc = tokio::task::spawn_blocking(move || hash_password(&password)).await??;
-//! ```
+//! [`hash_password`], [`verify_password`] and [`dummy_verify`] off the runtime's
+//! workers**: the account commands queue them on their password threads (one per core,
+//! which also bounds the memory in use).
 //!
 //! Login for an unknown email should call [`dummy_verify`] so that it takes as
 //! long as a login with a wrong password (no account enumeration by timing).
@@ -101,7 +98,7 @@ fn hasher() -> Result<Argon2<'static>, HashError> {
 /// Hashes `password` with argon2id (m=47104 KiB, t=1, p=1) and a fresh random
 /// salt, returning a PHC string (`$argon2id$v=19$m=47104,t=1,p=1$<salt>$<hash>`).
 ///
-/// Blocking and CPU-heavy: run in `tokio::task::spawn_blocking`. Does not apply
+/// Blocking and CPU-heavy: run off the async workers (see the module docs). Does not apply
 /// [`validate_password`]; do that first for new passwords.
 pub fn hash_password(password: &str) -> Result<String, HashError> {
     Ok(hasher()?.hash_password(password.as_bytes())?.to_string())
@@ -112,8 +109,8 @@ pub fn hash_password(password: &str) -> Result<String, HashError> {
 /// a malformed or unsupported hash (never panics).
 ///
 /// The parameters are taken from the PHC string, so hashes made with older
-/// parameters still verify (see [`needs_rehash`]). Blocking and CPU-heavy: run
-/// in `tokio::task::spawn_blocking`.
+/// parameters still verify (see [`needs_rehash`]). Blocking and CPU-heavy: run off
+/// the async workers.
 pub fn verify_password(password: &str, phc: &str) -> bool {
     let Ok(parsed) = PasswordHash::new(phc) else {
         return false;
@@ -130,7 +127,7 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
 /// Burns the same time as a real [`verify_password`] call, for logins whose
 /// email matches no account (or a disabled one). Always "fails".
 ///
-/// Blocking and CPU-heavy: run in `tokio::task::spawn_blocking`.
+/// Blocking and CPU-heavy: run off the async workers.
 pub fn dummy_verify() {
     let _ = verify_password("not the dummy password", &DUMMY_PHC);
 }
