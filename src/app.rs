@@ -148,6 +148,8 @@ impl Application {
             config: Arc::new(config),
             public_url: Arc::new(public_url),
         };
+        // In the background: the server answers meanwhile.
+        tokio::task::spawn_blocking(crate::auth::password::prepare_dummy);
         crate::commands::accounts::ensure_admin(&state)
             .await
             .map_err(|e| {

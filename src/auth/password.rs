@@ -124,6 +124,12 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
         .is_ok()
 }
 
+/// Makes the hash [`dummy_verify`] checks against, so that even the first unknown-email
+/// login takes no longer than a wrong password. Blocking and CPU-heavy.
+pub fn prepare_dummy() {
+    std::sync::LazyLock::force(&DUMMY_PHC);
+}
+
 /// Burns the same time as a real [`verify_password`] call, for logins whose
 /// email matches no account (or a disabled one). Always "fails".
 ///
