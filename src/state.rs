@@ -48,12 +48,9 @@ impl AppState {
                 "no event has this position",
             ));
         };
-        let names: Vec<&str> = match names {
-            Some(names) => names.to_vec(),
-            None => self.projector_names.iter().copied().collect(),
-        };
+        let names = names.unwrap_or(self.projector_names.as_slice());
         Ok(
-            tillroll_projections::wait_for(&self.pool, &self.progress, &names, target, timeout)
+            tillroll_projections::wait_for(&self.pool, &self.progress, names, target, timeout)
                 .await?,
         )
     }

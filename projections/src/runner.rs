@@ -53,6 +53,8 @@ pub struct Runner {
     progress: Progress,
 }
 
+/// A projector's (or reactor's) checkpoint, creating its row on first use; `for_update` locks
+/// the row until the transaction `conn` is in ends.
 pub async fn load_checkpoint(
     conn: &mut PgConnection,
     name: &str,
@@ -62,6 +64,15 @@ pub async fn load_checkpoint(
         .bind(name)
         .execute(&mut *conn)
         .await?;
+    read_checkpoint(conn, name, for_update).await
+}
+
+/// A checkpoint whose row exists.
+async fn read_checkpoint(
+    conn: &mut PgConnection,
+    name: &str,
+    for_update: bool,
+) -> Result<LogPosition, sqlx::Error> {
     let sql = if for_update {
         "SELECT transaction_id, position FROM checkpoints WHERE name = $1 FOR UPDATE"
     } else {
@@ -135,7 +146,8 @@ async fn step(
         return Ok(Step::Skipped(last));
     }
     let mut tx = pool.begin().await?;
-    let from = lock_checkpoint(&mut tx, projector.name()).await?;
+    // The row exists: this runner loaded the checkpoint before its first step.
+    let from = read_checkpoint(&mut tx, projector.name(), true).await?;
     if from != cursor.committed {
         events = feed.read_batch(&mut tx, from, limit).await?;
     }
@@ -164,19 +176,6 @@ async fn move_checkpoint(pool: &PgPool, name: &str, cursor: Cursor) -> Result<bo
     .execute(pool)
     .await?;
     Ok(moved.rows_affected() == 1)
-}
-
-async fn lock_checkpoint(conn: &mut PgConnection, name: &str) -> Result<LogPosition, sqlx::Error> {
-    let (transaction_id, position): (i64, i64) = sqlx::query_as(
-        "SELECT transaction_id, position FROM checkpoints WHERE name = $1 FOR UPDATE",
-    )
-    .bind(name)
-    .fetch_one(conn)
-    .await?;
-    Ok(LogPosition {
-        transaction_id,
-        position,
-    })
 }
 
 impl Runner {

@@ -4,7 +4,7 @@
 //! Everything here is pure and synchronous; the HTTP handlers and SQL that use
 //! these primitives live elsewhere. Password hashing is CPU- and memory-heavy: the
 //! account commands run [`password::hash_password`], [`password::verify_password`] and
-//! [`password::dummy_verify`] on their password threads (one per core), never on a runtime
+//! [`password::dummy_verify`] on blocking threads, one per core at a time, never on a runtime
 //! worker.
 
 pub mod image;

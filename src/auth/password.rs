@@ -3,8 +3,8 @@
 //! Hashing and verifying are deliberately slow (~50 ms optimised, far more in a
 //! debug build) and use 46 MiB of memory each. **Callers in async code must run
 //! [`hash_password`], [`verify_password`] and [`dummy_verify`] off the runtime's
-//! workers**: the account commands queue them on their password threads (one per core,
-//! which also bounds the memory in use).
+//! workers**: the account commands run them on blocking threads, one per core at a time
+//! (which also bounds the memory in use).
 //!
 //! Login for an unknown email should call [`dummy_verify`] so that it takes as
 //! long as a login with a wrong password (no account enumeration by timing).

@@ -103,10 +103,8 @@ impl EventStore {
     /// `NOTIFY` inside an append would hold Postgres's database-wide notification lock
     /// through the append's commit (and its WAL flush), one appending commit at a time.
     pub fn spawn_listener(&self) -> tokio::task::JoinHandle<()> {
-        let (pool, wake, appended) = (self.pool.clone(), self.wake.clone(), self.appended.clone());
-        let origin = self.origin.clone();
         let listen = {
-            let (pool, origin) = (pool.clone(), origin.clone());
+            let (pool, wake, origin) = (self.pool.clone(), self.wake.clone(), self.origin.clone());
             async move {
                 loop {
                     match sqlx::postgres::PgListener::connect_with(&pool).await {
@@ -127,18 +125,14 @@ impl EventStore {
                 }
             }
         };
+        let store = self.clone();
         let notify = async move {
             loop {
-                appended.notified().await;
-                let sent = sqlx::query("SELECT pg_notify($1, $2)")
-                    .bind(NOTIFY_CHANNEL)
-                    .bind(&*origin)
-                    .execute(&pool)
-                    .await;
-                if let Err(error) = sent {
+                store.appended.notified().await;
+                if let Err(error) = store.announce().await {
                     tracing::debug!(%error, "notifying other processes of appends");
                     // Still owed: try again after the pause.
-                    appended.notify_one();
+                    store.appended.notify_one();
                     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
                 }
             }

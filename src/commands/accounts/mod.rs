@@ -146,60 +146,27 @@ impl<'a> Tokens<'a> {
     }
 }
 
-/// Runs CPU-heavy password work off the async workers, on the password threads.
+/// Runs CPU-heavy password work off the async workers, at most one job per core at a time.
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, AccountError> {
-    let (answer, answered) = tokio::sync::oneshot::channel();
-    let job: PasswordJob = Box::new(move || {
-        let _ = answer.send(work());
-    });
-    PASSWORD_THREADS
-        .lock()
-        .map_err(|_| AccountError::Internal("password threads poisoned".into()))?
-        .send(job)
-        .map_err(|_| AccountError::Internal("password threads gone".into()))?;
-    answered
+    let _turn = PASSWORD_WORK
+        .acquire()
         .await
-        .map_err(|_| AccountError::Internal("password task failed".into()))
+        .map_err(|e| AccountError::Internal(format!("password work: {e}")))?;
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| AccountError::Internal(format!("password task failed: {e}")))
 }
 
-type PasswordJob = Box<dyn FnOnce() + Send>;
-
-/// Password hashing happens on one thread per core, fed by a queue. An argon2id hash holds
-/// 46 MiB while it runs: more at once would only queue on the CPUs, and an unbounded burst of
-/// logins or registrations would take that much memory each.
-static PASSWORD_THREADS: std::sync::LazyLock<
-    std::sync::Mutex<std::sync::mpsc::Sender<PasswordJob>>,
-> = std::sync::LazyLock::new(|| {
-    let (send, receive) = std::sync::mpsc::channel::<PasswordJob>();
-    let receive = std::sync::Arc::new(std::sync::Mutex::new(receive));
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    for n in 0..cores {
-        let receive = receive.clone();
-        std::thread::Builder::new()
-            .name(format!("password-{n}"))
-            .spawn(move || {
-                loop {
-                    // The lock is held only to take the next job, not to run it.
-                    let job = match receive.lock() {
-                        Ok(queue) => queue.recv(),
-                        Err(_) => return,
-                    };
-                    match job {
-                        // A panicking job drops its answer (its caller gets an error); the
-                        // thread carries on with the next.
-                        Ok(job) => {
-                            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
-                        }
-                        Err(_) => return,
-                    }
-                }
-            })
-            .expect("a password thread starts");
-    }
-    std::sync::Mutex::new(send)
-});
+/// Password hashes computed at once: one per core. An argon2id hash holds 46 MiB while it
+/// runs: more at once would only queue on the CPUs, and an unbounded burst of logins or
+/// registrations would take that much memory each.
+static PASSWORD_WORK: std::sync::LazyLock<tokio::sync::Semaphore> =
+    std::sync::LazyLock::new(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        tokio::sync::Semaphore::new(cores)
+    });
 
 type Decide = Arc<dyn Fn(&Customer) -> Result<Vec<CustomerEvent>, CustomerError> + Send + Sync>;
 type SideWrites = Arc<dyn Fn() -> Vec<SideWrite> + Send + Sync>;
