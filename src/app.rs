@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 
 use crate::auth::jwt::JwtKeys;
 use crate::auth::rate_limit::RateLimiter;
-use crate::commands::{Commands, reactors};
+use crate::commands::Commands;
 use crate::config::Config;
 use crate::db;
 use crate::metrics::Metrics;
@@ -21,8 +21,11 @@ use crate::payments::{self, MpesaGateway};
 use crate::state::AppState;
 use crate::store::EventStore;
 
-/// Connections reserved for the projection runner (one holds the leadership lock).
-const PROJECTION_CONNECTIONS: u32 = 5;
+/// Connections reserved for the projection runner, so a burst of requests never starves it.
+const PROJECTION_CONNECTIONS: u32 = 4;
+/// Connections a node opens besides its request pool: the projection pool, the LISTEN session
+/// and the lease keeper's session (README, "Running several nodes").
+pub const BACKGROUND_CONNECTIONS: u32 = PROJECTION_CONNECTIONS + 2;
 
 /// Login failures allowed per account and per client address within the window.
 const LOGIN_FAILURES: u32 = 5;
@@ -88,8 +91,8 @@ impl Application {
     /// Connects as configured (the embedded default when `DATABASE_URL` is unset), migrates,
     /// and binds the listener.
     pub async fn build(config: Config) -> Result<Self, AppError> {
-        let options = db::connect_options(&config).await?;
-        let pool = db::pool(options, 16).await?;
+        let options = db::server_sessions(db::connect_options(&config).await?);
+        let pool = db::pool(options, config.db_pool_size).await?;
         Self::build_with(config, pool, None).await
     }
 
@@ -134,6 +137,10 @@ impl Application {
         });
         let store = EventStore::new(pool.clone());
         let projectors = tillroll_projections::all();
+        let leases = tillroll_projections::lease::Leases::new(
+            pool.connect_options().as_ref().clone(),
+            config.lease_ttl,
+        );
         let state = AppState {
             progress: tillroll_projections::Progress::new(&projectors),
             projector_names: Arc::new(projectors.iter().map(|p| p.name()).collect()),
@@ -147,6 +154,7 @@ impl Application {
             metrics: Arc::new(Metrics::default()),
             config: Arc::new(config),
             public_url: Arc::new(public_url),
+            leases,
         };
         // In the background: the server answers meanwhile.
         tokio::task::spawn_blocking(crate::auth::password::prepare_dummy);
@@ -177,6 +185,8 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), AppError> {
         let (stop_tx, stop_rx) = watch::channel(false);
+        let (keeper_stop, keeper_stopped) = watch::channel(false);
+        let keeper = tokio::spawn(self.state.leases.clone().run(keeper_stopped));
         let background = spawn_background(&self.state, stop_rx);
         let router = crate::http::router(self.state.clone());
         let served = axum::serve(
@@ -189,6 +199,9 @@ impl Application {
         for task in background {
             let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
         }
+        // The leases go back once their work has finished what it had in hand.
+        let _ = keeper_stop.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(5), keeper).await;
         served.map_err(|e| AppError::Setup(format!("server error: {e}")))
     }
 }
@@ -205,14 +218,10 @@ fn spawn_background(state: &AppState, stop: watch::Receiver<bool>) -> Vec<JoinHa
         Arc::new(state.store.clone()),
         tillroll_projections::all(),
         state.progress.clone(),
-    );
+    )
+    .with_leases(state.leases.clone());
     let mut tasks = vec![tokio::spawn(runner.run(stop.clone()))];
-    tasks.extend(reactors::spawn(state, stop.clone()));
-    tasks.push(crate::audit::checkpoint::spawn_periodic(
-        state.store.clone(),
-        state.config.audit_checkpoint_every,
-        stop.clone(),
-    ));
+    tasks.extend(crate::workers::spawn(state, &state.leases, stop.clone()));
     // The listener holds no state worth finishing: it stops with the rest.
     let mut stopped = stop;
     tasks.push(tokio::spawn(async move {

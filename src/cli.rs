@@ -34,7 +34,11 @@ async fn store(max_connections: u32) -> Result<(Config, EventStore), Box<dyn std
     let options = db::connect_options(&config).await?;
     let pool = db::pool(options, max_connections).await?;
     db::migrate(&pool).await?;
-    Ok((config, EventStore::new(pool)))
+    let store = EventStore::new(pool);
+    // Events appended while no server ran wait for a sequencer: give them their place first,
+    // so what this command reads is the whole log.
+    store.sequence_pending().await?;
+    Ok((config, store))
 }
 
 pub async fn serve() -> CliResult {
@@ -58,13 +62,7 @@ pub async fn projections_status() -> CliResult {
     for projector in tillroll_projections::all() {
         let mut conn = store.pool().acquire().await?;
         let at = tillroll_projections::load_checkpoint(&mut conn, projector.name(), false).await?;
-        let (behind,): (i64,) = sqlx::query_as(
-            "SELECT count(*) FROM events WHERE (transaction_id, global_position) > ($1, $2)",
-        )
-        .bind(at.transaction_id)
-        .bind(at.position)
-        .fetch_one(&mut *conn)
-        .await?;
+        let behind = head.log_index - at.log_index;
         println!(
             "{:<12} position {:>10}  behind {:>8}",
             projector.name(),
@@ -153,7 +151,7 @@ pub async fn audit_checkpoint() -> CliResult {
 
 pub async fn audit_export(after: i64) -> CliResult {
     let (_, store) = store(2).await?;
-    let Some(at) = store.locate(after).await? else {
+    let Some(at) = store.resolve(after).await? else {
         eprintln!("no event has position {after}");
         return Ok(ExitCode::from(2));
     };

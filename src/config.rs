@@ -42,7 +42,17 @@ pub struct Config {
     pub access_token_ttl: Duration,
     /// How often the audit reactor anchors the heads of every stream in a signed checkpoint.
     pub audit_checkpoint_every: Duration,
+    /// Connections of the request pool (`TILLROLL_DB_POOL_SIZE`); a node opens this many plus
+    /// [`crate::app::BACKGROUND_CONNECTIONS`].
+    pub db_pool_size: u32,
+    /// How long a worker lease lives without renewal (`TILLROLL_LEASE_TTL`): the bound on a
+    /// takeover after a node dies or hangs.
+    pub lease_ttl: Duration,
 }
+
+/// The request pool's default size: with the background connections, 14 per node, so six
+/// nodes fit in a default Postgres (`max_connections` 100, 3 reserved).
+pub const DEFAULT_POOL_SIZE: u32 = 8;
 
 /// `15m`, `30s`, `2h`, `1d`, `250ms`, or plain seconds.
 pub fn parse_duration(text: &str) -> Option<Duration> {
@@ -113,6 +123,16 @@ impl Config {
             reconcile_after: duration("TILLROLL_RECONCILE_AFTER", "2m")?,
             access_token_ttl: duration("TILLROLL_ACCESS_TOKEN_TTL", "15m")?,
             audit_checkpoint_every: duration("TILLROLL_AUDIT_CHECKPOINT_EVERY", "1h")?,
+            db_pool_size: match get("TILLROLL_DB_POOL_SIZE") {
+                None => DEFAULT_POOL_SIZE,
+                Some(n) => n
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|n| (2..=500).contains(n))
+                    .ok_or_else(|| err("TILLROLL_DB_POOL_SIZE", "expected a number from 2 to 500"))?,
+            },
+            lease_ttl: duration("TILLROLL_LEASE_TTL", "5s")?,
         })
     }
 }

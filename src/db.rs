@@ -53,13 +53,47 @@ pub async fn connect_options(config: &Config) -> Result<PgConnectOptions, DbErro
         .log_statements(tracing::log::LevelFilter::Trace))
 }
 
+/// How long a request waits for a pooled connection before it answers 503 (API.md: within
+/// 2 s when the database is out of reach or out of connections).
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_millis(1500);
+
 pub async fn pool(options: PgConnectOptions, max: u32) -> Result<PgPool, DbError> {
     PgPoolOptions::new()
         .max_connections(max)
-        .acquire_timeout(Duration::from_secs(10))
+        .acquire_timeout(ACQUIRE_TIMEOUT)
         .connect_with(options)
         .await
         .map_err(DbError::Connect)
+}
+
+/// The server's own sessions: named (so an operator sees them in `pg_stat_activity`), a
+/// statement may run 30 s at most, and a transaction left idle for 10 s is ended by Postgres
+/// (a frozen node cannot hold locks or rows for longer). See README, "Running several nodes".
+pub fn server_sessions(options: PgConnectOptions) -> PgConnectOptions {
+    options
+        .application_name(&format!("tillroll {}", std::process::id()))
+        .options([
+            ("statement_timeout", "30s"),
+            ("idle_in_transaction_session_timeout", "10s"),
+        ])
+}
+
+/// An error that means "the database is out of reach or out of connections for now":
+/// answered 503 with `Retry-After`, never 500.
+pub fn is_unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // connection exceptions, too many connections, shutdown, statement timeout
+            code.starts_with("08")
+                || matches!(&*code, "53300" | "57P01" | "57P02" | "57P03" | "57014")
+        }),
+        _ => false,
+    }
 }
 
 pub async fn migrate(pool: &PgPool) -> Result<(), DbError> {

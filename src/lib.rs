@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod payments;
 pub mod state;
 pub mod store;
+pub mod workers;
 
 pub use app::Application;
 pub use config::Config;

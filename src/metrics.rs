@@ -28,6 +28,8 @@ pub struct Metrics {
     pub projection_lag: Family<NameLabel, Gauge>,
     pub payments: Family<NameLabel, Counter>,
     pub oldest_transaction_seconds: Gauge,
+    pub unsequenced_seconds: Gauge,
+    pub leases_held: Gauge,
     pub log_head: Gauge,
 }
 
@@ -59,13 +61,25 @@ impl Default for Metrics {
         let oldest_transaction_seconds = Gauge::default();
         registry.register(
             "oldest_transaction_age_seconds",
-            "Age of the oldest open transaction in the database (holds log readers back)",
+            "Age of the oldest open transaction on the cluster (delays only its own events)",
             oldest_transaction_seconds.clone(),
+        );
+        let unsequenced_seconds = Gauge::default();
+        registry.register(
+            "unsequenced_age_seconds",
+            "How long the oldest committed event has waited for its log index",
+            unsequenced_seconds.clone(),
+        );
+        let leases_held = Gauge::default();
+        registry.register(
+            "leases_held",
+            "Worker leases (projectors, reactors, checkpoints) this node holds",
+            leases_held.clone(),
         );
         let log_head = Gauge::default();
         registry.register(
             "log_head_position",
-            "Position of the last readable event",
+            "Log index of the last sequenced event",
             log_head.clone(),
         );
         Self {
@@ -74,6 +88,8 @@ impl Default for Metrics {
             projection_lag,
             payments,
             oldest_transaction_seconds,
+            unsequenced_seconds,
+            leases_held,
             log_head,
         }
     }

@@ -31,6 +31,8 @@ pub struct AppState {
     pub callback_token: Arc<String>,
     pub login_limiter: Arc<RateLimiter>,
     pub metrics: Arc<Metrics>,
+    /// This node's worker leases (projectors, reactors, checkpoints).
+    pub leases: tillroll_projections::lease::Leases,
 }
 
 impl AppState {
@@ -42,7 +44,8 @@ impl AppState {
         names: Option<&[&str]>,
         timeout: Duration,
     ) -> Result<bool, ApiError> {
-        let Some(target) = self.store.locate(position).await? else {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let Some(target) = self.store.locate_by(position, deadline).await? else {
             return Err(ApiError::field(
                 "X-Min-Position",
                 "no event has this position",
@@ -50,8 +53,14 @@ impl AppState {
         };
         let names = names.unwrap_or(self.projector_names.as_slice());
         Ok(
-            tillroll_projections::wait_for(&self.pool, &self.progress, names, target, timeout)
-                .await?,
+            tillroll_projections::wait_for(
+                &self.pool,
+                &self.progress,
+                names,
+                target,
+                deadline.saturating_duration_since(tokio::time::Instant::now()),
+            )
+            .await?,
         )
     }
 }

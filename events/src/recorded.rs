@@ -6,26 +6,36 @@ use uuid::Uuid;
 
 use crate::{DecodeError, DomainEvent, Metadata};
 
-/// A point in the log. The log's order is `(transaction_id, position)`: `position` comes from a
-/// sequence and is unique, `transaction_id` is the appending transaction's id, which is what
-/// makes the order gap-safe (see the store). Clients only ever see `position`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// A point in the log. The log's order is `log_index`: dense (0, 1, 2, …), given by the
+/// store's sequencer to committed events only, so a reader that has read index n will never
+/// see an event appear at or below n. `position` is the event's unique number from the
+/// appending statement (what `X-Log-Position` carries); it is not the log's order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct LogPosition {
-    pub transaction_id: i64,
+    pub log_index: i64,
     pub position: i64,
 }
 
 impl LogPosition {
+    /// Before the first event (whose index is 0).
     pub const START: Self = Self {
-        transaction_id: 0,
+        log_index: -1,
         position: 0,
     };
+}
+
+impl Default for LogPosition {
+    fn default() -> Self {
+        Self::START
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordedEvent {
     pub position: i64,
-    pub transaction_id: i64,
+    /// The event's place in the log; `None` while it awaits the sequencer (stream reads only:
+    /// reads of the whole log return sequenced events alone).
+    pub log_index: Option<i64>,
     pub stream_id: String,
     pub version: i64,
     pub event_id: Uuid,
@@ -40,7 +50,9 @@ pub struct RecordedEvent {
 impl RecordedEvent {
     pub fn log_position(&self) -> LogPosition {
         LogPosition {
-            transaction_id: self.transaction_id,
+            log_index: self
+                .log_index
+                .expect("events read in log order carry their log index"),
             position: self.position,
         }
     }

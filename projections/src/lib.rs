@@ -3,6 +3,7 @@
 //! transaction as its writes.
 
 mod batch;
+pub mod lease;
 pub mod carts;
 pub mod catalog;
 pub mod customers;
@@ -15,7 +16,7 @@ use sqlx::PgConnection;
 use tillroll_events::{LogPosition, RecordedEvent};
 
 pub use rebuild::{RebuildProgress, rebuild, rebuild_all};
-pub use runner::{Progress, Runner, load_checkpoint, wait_for};
+pub use runner::{Progress, Runner, lease_name, load_checkpoint, wait_for};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectionError {
@@ -28,6 +29,9 @@ pub enum ProjectionError {
     },
     #[error("reading the log: {0}")]
     Feed(String),
+    /// The worker's lease moved to another holder: its write was refused.
+    #[error("the lease {0} is no longer held")]
+    LeaseLost(String),
 }
 
 /// Where projectors read the log from; the event store implements it.

@@ -1,8 +1,9 @@
 //! Runs projectors: catch up in batches, then follow live. Each batch is one transaction that
 //! locks the projector's checkpoint row, reads the events after it, applies them and moves the
 //! checkpoint: after a crash a projector resumes exactly where its last commit left it, and two
-//! runners (or a runner and a rebuild) can never apply the same event twice. An advisory lock
-//! keeps the projectors in one process at a time, so the others stand by instead of queueing.
+//! runners (or a runner and a rebuild) can never apply the same event twice. Each projector
+//! runs under a lease of its own (`projector:<name>`, see `lease.rs`), so the projectors spread
+//! over the nodes, and every checkpoint write is fenced by the lease's epoch.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,9 +15,16 @@ use tokio::sync::watch;
 
 use crate::{EventFeed, ProjectionError, Projector};
 
+use crate::lease::{Fence, Leases, fence_sql, while_held};
+
 const BATCH: i64 = 1000;
-const LEADER_LOCK: i64 = 0x7469_6c6c_726f_6c6c; // "tillroll"
-const STANDBY_RETRY: Duration = Duration::from_secs(1);
+/// The lease TTL of a runner that was given no [`Leases`] (tests, tools).
+const DEFAULT_TTL: Duration = Duration::from_secs(5);
+
+/// The lease a projector runs under.
+pub fn lease_name(projector: &str) -> String {
+    format!("projector:{projector}")
+}
 
 /// The positions projectors have committed, shared with query handlers in this process.
 #[derive(Clone)]
@@ -51,6 +59,7 @@ pub struct Runner {
     feed: Arc<dyn EventFeed>,
     projectors: Vec<Arc<dyn Projector>>,
     progress: Progress,
+    leases: Option<Leases>,
 }
 
 /// A projector's (or reactor's) checkpoint, creating its row on first use; `for_update` locks
@@ -74,16 +83,42 @@ async fn read_checkpoint(
     for_update: bool,
 ) -> Result<LogPosition, sqlx::Error> {
     let sql = if for_update {
-        "SELECT transaction_id, position FROM checkpoints WHERE name = $1 FOR UPDATE"
+        "SELECT log_index, position FROM checkpoints WHERE name = $1 FOR UPDATE"
     } else {
-        "SELECT transaction_id, position FROM checkpoints WHERE name = $1"
+        "SELECT log_index, position FROM checkpoints WHERE name = $1"
     };
-    let (transaction_id, position): (i64, i64) =
+    let (log_index, position): (i64, i64) =
         sqlx::query_as(sql).bind(name).fetch_one(conn).await?;
     Ok(LogPosition {
-        transaction_id,
+        log_index,
         position,
     })
+}
+
+/// Moves a checkpoint under `fence`; `ProjectionError::LeaseLost` when the lease moved on.
+async fn store_checkpoint_fenced(
+    conn: &mut PgConnection,
+    name: &str,
+    at: LogPosition,
+    fence: &Fence,
+) -> Result<(), ProjectionError> {
+    let moved = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE checkpoints SET log_index = $2, position = $3, updated_at = now() \
+         WHERE name = $1 AND {}",
+        fence_sql(4)
+    )))
+    .bind(name)
+    .bind(at.log_index)
+    .bind(at.position)
+    .bind(&fence.lease)
+    .bind(&fence.holder)
+    .bind(fence.epoch)
+    .execute(conn)
+    .await?;
+    if moved.rows_affected() == 0 {
+        return Err(ProjectionError::LeaseLost(fence.lease.clone()));
+    }
+    Ok(())
 }
 
 pub(crate) async fn store_checkpoint(
@@ -92,11 +127,11 @@ pub(crate) async fn store_checkpoint(
     at: LogPosition,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE checkpoints SET transaction_id = $2, position = $3, updated_at = now() \
+        "UPDATE checkpoints SET log_index = $2, position = $3, updated_at = now() \
          WHERE name = $1",
     )
     .bind(name)
-    .bind(at.transaction_id)
+    .bind(at.log_index)
     .bind(at.position)
     .execute(conn)
     .await?;
@@ -134,6 +169,7 @@ async fn step(
     projector: &dyn Projector,
     cursor: Cursor,
     limit: i64,
+    fence: &Fence,
 ) -> Result<Step, ProjectionError> {
     let mut events = {
         let mut conn = pool.acquire().await?;
@@ -156,23 +192,32 @@ async fn step(
         return Ok(Step::Applied(from));
     };
     projector.apply(&mut tx, &events).await?;
-    store_checkpoint(&mut tx, projector.name(), last).await?;
+    store_checkpoint_fenced(&mut tx, projector.name(), last, fence).await?;
     tx.commit().await?;
     Ok(Step::Applied(last))
 }
 
 /// Records a projector's read-past position as its checkpoint, if the checkpoint is still
-/// where this runner committed it; `false` when another writer moved it.
-async fn move_checkpoint(pool: &PgPool, name: &str, cursor: Cursor) -> Result<bool, sqlx::Error> {
-    let moved = sqlx::query(
-        "UPDATE checkpoints SET transaction_id = $2, position = $3, updated_at = now() \
-         WHERE name = $1 AND transaction_id = $4 AND position = $5",
-    )
+/// where this runner committed it and the lease still holds; `false` otherwise.
+async fn move_checkpoint(
+    pool: &PgPool,
+    name: &str,
+    cursor: Cursor,
+    fence: &Fence,
+) -> Result<bool, sqlx::Error> {
+    let moved = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE checkpoints SET log_index = $2, position = $3, updated_at = now() \
+         WHERE name = $1 AND log_index = $4 AND position = $5 AND {}",
+        fence_sql(6)
+    )))
     .bind(name)
-    .bind(cursor.read.transaction_id)
+    .bind(cursor.read.log_index)
     .bind(cursor.read.position)
-    .bind(cursor.committed.transaction_id)
+    .bind(cursor.committed.log_index)
     .bind(cursor.committed.position)
+    .bind(&fence.lease)
+    .bind(&fence.holder)
+    .bind(fence.epoch)
     .execute(pool)
     .await?;
     Ok(moved.rows_affected() == 1)
@@ -190,67 +235,51 @@ impl Runner {
             feed,
             projectors,
             progress,
+            leases: None,
         }
     }
 
-    /// Runs until `shutdown` turns true; finishes the batch in hand first.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        let Some(mut leader) = self.lead(&mut shutdown).await else {
-            return;
-        };
-        let tasks: Vec<_> = self
+    /// Runs under the node's leases (whose keeper the caller runs); without, the runner keeps
+    /// leases of its own.
+    pub fn with_leases(mut self, leases: Leases) -> Self {
+        self.leases = Some(leases);
+        self
+    }
+
+    /// Runs until `shutdown` turns true; finishes the batch in hand first. Each projector runs
+    /// while this node holds its lease.
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
+        let own_keeper = self.leases.is_none();
+        let leases = self.leases.clone().unwrap_or_else(|| {
+            Leases::new(self.pool.connect_options().as_ref().clone(), DEFAULT_TTL)
+        });
+        let mut tasks: Vec<_> = self
             .projectors
             .iter()
             .map(|projector| {
+                let lease = leases.watch(&lease_name(projector.name()));
                 let pool = self.pool.clone();
                 let feed = self.feed.clone();
                 let projector = projector.clone();
                 let progress = self.progress.clone();
-                let shutdown = shutdown.clone();
-                tokio::spawn(follow(pool, feed, projector, progress, shutdown))
+                tokio::spawn(while_held(lease, shutdown.clone(), move |fence, halt| {
+                    follow(
+                        pool.clone(),
+                        feed.clone(),
+                        projector.clone(),
+                        progress.clone(),
+                        fence,
+                        halt,
+                    )
+                }))
             })
             .collect();
+        if own_keeper {
+            tasks.push(tokio::spawn(leases.run(shutdown)));
+        }
         for task in tasks {
             let _ = task.await;
         }
-        // The lock lives as long as the session: release it so another process (or this one
-        // restarted on the same pool) can lead at once.
-        let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
-            .bind(LEADER_LOCK)
-            .execute(&mut *leader)
-            .await;
-    }
-
-    /// Waits to become the one process running projectors; holds the lock's connection.
-    async fn lead(
-        &self,
-        shutdown: &mut watch::Receiver<bool>,
-    ) -> Option<sqlx::pool::PoolConnection<sqlx::Postgres>> {
-        loop {
-            if *shutdown.borrow() {
-                return None;
-            }
-            match self.try_lock().await {
-                Ok(Some(conn)) => return Some(conn),
-                Ok(None) => {}
-                Err(error) => tracing::warn!(%error, "projection leadership"),
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(STANDBY_RETRY) => {}
-                _ = shutdown.changed() => {}
-            }
-        }
-    }
-
-    async fn try_lock(
-        &self,
-    ) -> Result<Option<sqlx::pool::PoolConnection<sqlx::Postgres>>, sqlx::Error> {
-        let mut conn = self.pool.acquire().await?;
-        let (locked,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_lock($1)")
-            .bind(LEADER_LOCK)
-            .fetch_one(&mut *conn)
-            .await?;
-        Ok(locked.then_some(conn))
     }
 }
 
@@ -263,6 +292,7 @@ async fn follow(
     feed: Arc<dyn EventFeed>,
     projector: Arc<dyn Projector>,
     progress: Progress,
+    fence: Fence,
     shutdown: watch::Receiver<bool>,
 ) {
     let name = projector.name();
@@ -280,6 +310,7 @@ async fn follow(
             projector.as_ref(),
             &progress,
             &mut cursor,
+            &fence,
         )
         .await
         {
@@ -292,6 +323,12 @@ async fn follow(
             Ok(Step::Skipped(_)) => failures = 0,
             Ok(Step::Idle) => {
                 let _ = tokio::time::timeout(feed.idle_poll(), woken).await;
+            }
+            Err(ProjectionError::LeaseLost(lease)) => {
+                tracing::warn!(projector = name, %lease, "lease lost; the projector stops here");
+                // The keeper notices within a round; until then, do not spin.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                return;
             }
             Err(error) => {
                 // Start again from the committed checkpoint.
@@ -314,6 +351,7 @@ async fn advance(
     projector: &dyn Projector,
     progress: &Progress,
     cursor: &mut Option<Cursor>,
+    fence: &Fence,
 ) -> Result<Step, ProjectionError> {
     let name = projector.name();
     let current = match *cursor {
@@ -330,7 +368,7 @@ async fn advance(
         }
     };
     *cursor = Some(current);
-    let step = step(pool, feed, projector, current, BATCH).await?;
+    let step = step(pool, feed, projector, current, BATCH, fence).await?;
     let mut next = current;
     match step {
         Step::Applied(at) => {
@@ -349,7 +387,7 @@ async fn advance(
     }
     let due = matches!(step, Step::Idle) || next.committed_at.elapsed() >= SKIPPED_COMMIT_EVERY;
     if next.read != next.committed && due {
-        if move_checkpoint(pool, name, next).await? {
+        if move_checkpoint(pool, name, next, fence).await? {
             next.committed = next.read;
             next.committed_at = tokio::time::Instant::now();
         } else {
@@ -379,10 +417,10 @@ pub async fn wait_for(
             return Ok(true);
         }
         // Projectors running here publish their progress at once; the committed checkpoints
-        // (for projectors in another process) are read at most every 50 ms per waiter.
-        let local = receivers.iter().any(|r| *r.borrow() > LogPosition::START);
+        // (projectors in another node, or one that was here before its lease moved) are read
+        // at most every 50 ms per waiter.
         let due = last_read.is_none_or(|at| at.elapsed() >= Duration::from_millis(50));
-        if local || !due {
+        if !due {
             if tokio::time::Instant::now() >= deadline {
                 return Ok(false);
             }
@@ -391,14 +429,14 @@ pub async fn wait_for(
         }
         last_read = Some(tokio::time::Instant::now());
         let rows: Vec<(i64, i64)> =
-            sqlx::query_as("SELECT transaction_id, position FROM checkpoints WHERE name = ANY($1)")
+            sqlx::query_as("SELECT log_index, position FROM checkpoints WHERE name = ANY($1)")
                 .bind(names)
                 .fetch_all(pool)
                 .await?;
         let done = rows.len() == names.len()
-            && rows.iter().all(|&(transaction_id, position)| {
+            && rows.iter().all(|&(log_index, position)| {
                 LogPosition {
-                    transaction_id,
+                    log_index,
                     position,
                 } >= target
             });

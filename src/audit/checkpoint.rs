@@ -16,7 +16,7 @@ use serde::Serialize;
 use sha2::Sha256;
 use sqlx::{PgConnection, PgPool};
 use tillroll_events::audit::audit_stream;
-use tillroll_events::{AuditEvent, DomainEvent, LogPosition, Metadata};
+use tillroll_events::{AuditEvent, DomainEvent, Metadata};
 use uuid::Uuid;
 
 use super::merkle::{self, RootBuilder};
@@ -114,7 +114,7 @@ pub(super) async fn fold_heads(
 pub async fn record(
     store: &EventStore,
     metadata: Metadata,
-) -> Result<(Checkpoint, LogPosition), StoreError> {
+) -> Result<(Checkpoint, i64), StoreError> {
     let key = signing_key(store.pool()).await?;
     let checkpoint_id = Uuid::now_v7();
     let mut tx = store.pool().begin().await?;
@@ -192,19 +192,26 @@ pub async fn record(
 pub fn spawn_periodic(
     store: EventStore,
     every: std::time::Duration,
-    mut stop: tokio::sync::watch::Receiver<bool>,
+    stop: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = stop.wait_for(|s| *s) => return,
-                () = tokio::time::sleep(every) => {}
-            }
-            if let Err(error) = record_if_advanced(&store).await {
-                tracing::warn!(%error, "checkpoint not recorded");
-            }
+    tokio::spawn(periodic(store, every, stop))
+}
+
+/// The loop of [`spawn_periodic`], for a worker that runs it under its lease.
+pub async fn periodic(
+    store: EventStore,
+    every: std::time::Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            () = tokio::time::sleep(every) => {}
         }
-    })
+        if let Err(error) = record_if_advanced(&store).await {
+            tracing::warn!(%error, "checkpoint not recorded");
+        }
+    }
 }
 
 /// Records a checkpoint unless nothing but checkpoints was appended since the last one.

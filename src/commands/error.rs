@@ -82,13 +82,26 @@ impl From<StoreError> for CommandError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::Conflict { stream_id, .. } => Self::Conflict(stream_id),
+            StoreError::Database(error) => error.into(),
             other => Self::Store(other),
         }
     }
 }
 
 impl From<sqlx::Error> for CommandError {
+    /// A deadlock (40P01) or a serialisation failure (40001) is a conflict to decide again,
+    /// never a 500 (DESIGN §8).
     fn from(error: sqlx::Error) -> Self {
+        if is_retryable(&error) {
+            return Self::Conflict(format!("(database: {error})"));
+        }
         Self::Store(StoreError::Database(error))
     }
+}
+
+pub fn is_retryable(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .and_then(|db| db.code())
+        .is_some_and(|code| code == "40P01" || code == "40001")
 }

@@ -1,6 +1,5 @@
 //! The command side: load aggregates (cache, snapshot + tail), decide, append atomically,
 //! retry a bounded number of times on a version conflict, then give up with a conflict.
-//! Reactors (payment, expiry, reconciliation) live beside the handlers that they drive.
 
 pub mod accounts;
 mod cache;
@@ -10,19 +9,18 @@ mod context;
 mod error;
 pub mod orders;
 pub mod payments;
-pub mod reactors;
 pub mod stock;
 mod unit;
 
 use std::sync::Arc;
 
-use tillroll_events::{LogPosition, StreamId};
+use tillroll_events::StreamId;
 
 use crate::store::{EventStore, snapshot};
 
 pub use cache::AggregateCache;
 pub use context::CommandContext;
-pub use error::{CommandError, Rejection, RejectionKind};
+pub use error::{CommandError, Rejection, RejectionKind, is_retryable};
 pub use unit::{SideWrite, UnitOfWork};
 
 /// What a decision returns: everything it keeps across an `.await` is owned, except the
@@ -39,13 +37,17 @@ where
 }
 
 /// Reloading and re-deciding this many times on a version conflict before answering 409.
-const MAX_ATTEMPTS: usize = 5;
+/// Within a process commands on one stream queue behind a lock and rarely conflict; between
+/// nodes they race optimistically, so a hot cart or product needs room (with jittered
+/// backoff, below) before a conflict is the answer.
+const MAX_ATTEMPTS: usize = 24;
 
 #[derive(Debug, Clone)]
 pub struct Outcome<T> {
     pub value: T,
-    /// The last event appended; `None` when the command decided nothing needed to change.
-    pub position: Option<LogPosition>,
+    /// The position of the last event appended; `None` when the command decided nothing
+    /// needed to change.
+    pub position: Option<i64>,
     pub event_ids: Vec<uuid::Uuid>,
 }
 
@@ -80,8 +82,8 @@ impl Commands {
         let _guards = self.lock(lock).await;
         for attempt in 1.. {
             let mut unit = UnitOfWork::new(&self.store, &self.cache, ctx);
-            let value = decide(&mut unit).await?;
-            if let Some(outcome) = self.settle(unit, value, attempt).await? {
+            let decided = decide(&mut unit).await;
+            if let Some(outcome) = self.settle(unit, decided, attempt).await? {
                 return Ok(outcome);
             }
         }
@@ -104,8 +106,8 @@ impl Commands {
         let _guards = self.lock(lock).await;
         for attempt in 1.. {
             let mut unit = UnitOfWork::new(&self.store, &self.cache, ctx);
-            let value = decide(&mut unit).await?;
-            if let Some(outcome) = self.settle(unit, value, attempt).await? {
+            let decided = decide(&mut unit).await;
+            if let Some(outcome) = self.settle(unit, decided, attempt).await? {
                 return Ok(outcome);
             }
         }
@@ -118,15 +120,25 @@ impl Commands {
     }
 
     /// Commits a decided unit: the outcome, `None` to decide again after a version conflict,
-    /// or the conflict once the attempts are spent.
+    /// or the conflict once the attempts are spent. A rejection decided on cached state is
+    /// answered only once the cache is confirmed current (DESIGN §8: another node's write is
+    /// never invisible to a decision); else it is decided again from the store.
     async fn settle<T>(
         &self,
         unit: UnitOfWork<'_>,
-        value: T,
+        decided: Result<T, CommandError>,
         attempt: usize,
     ) -> Result<Option<Outcome<T>>, CommandError> {
-        match unit.commit().await {
-            Ok(committed) => {
+        let committed = match decided {
+            Ok(value) => unit.commit().await.map(|committed| (value, committed)),
+            Err(CommandError::Rejected(rejection)) => match unit.confirm().await? {
+                true => return Err(CommandError::Rejected(rejection)),
+                false => Err(CommandError::Conflict("a cached stream".to_owned())),
+            },
+            Err(error) => return Err(error),
+        };
+        match committed {
+            Ok((value, committed)) => {
                 self.after_commit(&committed.snapshots).await;
                 Ok(Some(Outcome {
                     value,
@@ -136,6 +148,13 @@ impl Commands {
             }
             Err(CommandError::Conflict(stream)) if attempt < MAX_ATTEMPTS => {
                 tracing::debug!(%stream, attempt, "version conflict; deciding again");
+                // The first retry is at once (a stale cache entry); later ones back off with
+                // jitter, so writers racing from several nodes spread out.
+                if attempt > 1 {
+                    let cap = 1u64 << attempt.min(6);
+                    let pause = rand::random::<u64>() % (cap * 1000);
+                    tokio::time::sleep(std::time::Duration::from_micros(pause)).await;
+                }
                 Ok(None)
             }
             Err(error) => Err(error),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use sqlx::Arguments;
 use sqlx::postgres::PgArguments;
-use tillroll_events::{DomainEvent, LogPosition, StreamId};
+use tillroll_events::{DomainEvent, StreamId};
 use uuid::Uuid;
 
 use super::cache::{AggregateCache, Cached};
@@ -46,6 +46,8 @@ impl SideWrite {
 }
 
 struct Loaded {
+    /// From this process's cache: possibly stale, so confirmed before the command answers.
+    from_cache: bool,
     expected: i64,
     version: i64,
     state: Arc<dyn std::any::Any + Send + Sync>,
@@ -63,7 +65,7 @@ pub struct UnitOfWork<'a> {
 }
 
 pub(super) struct Committed {
-    pub position: Option<LogPosition>,
+    pub position: Option<i64>,
     pub event_ids: Vec<Uuid>,
     pub snapshots: Vec<(String, i64, i32, serde_json::Value)>,
 }
@@ -108,15 +110,21 @@ impl<'a> UnitOfWork<'a> {
                 .expect("a stream holds one aggregate type");
             return Ok((state.clone(), loaded.version));
         }
-        let (version, state) = match self.cache.get(stream.as_str()) {
-            Some(Cached { version, state }) if state.is::<A>() => {
-                (version, state.downcast_ref::<A>().expect("checked").clone())
+        let (from_cache, version, state) = match self.cache.get(stream.as_str()) {
+            Some(Cached { version, state }) if state.is::<A>() => (
+                true,
+                version,
+                state.downcast_ref::<A>().expect("checked").clone(),
+            ),
+            _ => {
+                let (version, state) = load_from_store::<A>(self.store, stream).await?;
+                (false, version, state)
             }
-            _ => load_from_store::<A>(self.store, stream).await?,
         };
         self.loaded.insert(
             stream.clone(),
             Loaded {
+                from_cache,
                 expected: version,
                 version,
                 state: Arc::new(state.clone()),
@@ -164,17 +172,58 @@ impl<'a> UnitOfWork<'a> {
         self.side_writes.push(write);
     }
 
+    /// Streams this unit decided on from the cache without appending to them, with the
+    /// version it saw: the append confirms them in the same statement.
+    fn cached_reads(&self) -> Vec<(String, i64)> {
+        self.loaded
+            .iter()
+            .filter(|(stream, loaded)| {
+                loaded.from_cache && !self.appends.iter().any(|a| &a.stream_id == *stream)
+            })
+            .map(|(stream, loaded)| (stream.as_str().to_owned(), loaded.expected))
+            .collect()
+    }
+
+    /// For a decision that appends nothing (a rejection, a no-op): `true` when every stream it
+    /// decided on from the cache is still at the version it saw (one query; none when nothing
+    /// came from the cache). Stale entries are evicted, so the next attempt reads the store.
+    pub(super) async fn confirm(&self) -> Result<bool, CommandError> {
+        let cached: Vec<(&StreamId, i64)> = self
+            .loaded
+            .iter()
+            .filter(|(_, loaded)| loaded.from_cache)
+            .map(|(stream, loaded)| (stream, loaded.expected))
+            .collect();
+        if cached.is_empty() {
+            return Ok(true);
+        }
+        let names: Vec<String> = cached.iter().map(|(s, _)| s.as_str().to_owned()).collect();
+        let versions = self.store.stream_versions(&names).await?;
+        let mut fresh = true;
+        for ((stream, seen), actual) in cached.iter().zip(versions) {
+            if *seen != actual {
+                fresh = false;
+                self.cache.evict(stream.as_str());
+            }
+        }
+        Ok(fresh)
+    }
+
     pub(super) async fn commit(mut self) -> Result<Committed, CommandError> {
         if self.appends.is_empty() && self.side_writes.is_empty() {
+            if !self.confirm().await? {
+                return Err(CommandError::Conflict("a cached stream".to_owned()));
+            }
             return Ok(Committed {
                 position: None,
                 event_ids: Vec::new(),
                 snapshots: Vec::new(),
             });
         }
+        let reads = self.cached_reads();
         let result = if self.side_writes.is_empty() {
             // One statement in the common case (see EventStore::append).
-            match self.store.append(&self.appends).await {
+            match self.store.append_confirming(&self.appends, &reads).await {
                 Ok(result) => result,
                 Err(error) => {
                     self.evict_all();
@@ -182,7 +231,13 @@ impl<'a> UnitOfWork<'a> {
                 }
             }
         } else {
-            self.commit_with_side_writes().await?
+            match self.commit_with_side_writes().await {
+                Ok(result) => result,
+                Err(error) => {
+                    self.evict_all();
+                    return Err(error);
+                }
+            }
         };
 
         let erased = self
@@ -226,8 +281,13 @@ impl<'a> UnitOfWork<'a> {
 
     /// The events and the side rows in one transaction.
     async fn commit_with_side_writes(&mut self) -> Result<AppendResult, CommandError> {
+        let reads = self.cached_reads();
         let mut tx = self.store.pool().begin().await?;
-        let result = match self.store.append_in_tx(&mut tx, &self.appends).await {
+        let result = match self
+            .store
+            .append_in_tx_confirming(&mut tx, &self.appends, &reads)
+            .await
+        {
             Ok(result) => result,
             Err(error) => {
                 self.evict_all();

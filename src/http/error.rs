@@ -203,13 +203,27 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict { stream_id, .. } => {
                 Self::conflict(format!("{stream_id} was changed concurrently; try again"))
             }
+            StoreError::Database(error) => error.into(),
+            StoreError::Unsequenced => Self::unavailable(
+                "that event is committed but not yet in the log's order; try again",
+                1,
+            ),
             other => Self::internal(other),
         }
     }
 }
 
 impl From<sqlx::Error> for ApiError {
+    /// The database out of reach or out of connections is a 503 with `Retry-After`, not a
+    /// 500: the request may well succeed in a moment (API.md, Operations).
     fn from(error: sqlx::Error) -> Self {
+        if crate::db::is_unavailable(&error) {
+            tracing::warn!(%error, "database unavailable");
+            return Self::unavailable("the database is unavailable; try again shortly", 1);
+        }
+        if crate::commands::is_retryable(&error) {
+            return Self::conflict("the request raced another; try again");
+        }
         Self::internal(error)
     }
 }

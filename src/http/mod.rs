@@ -149,13 +149,13 @@ fn cors(origins: &CorsOrigins) -> CorsLayer {
 /// Every command response carries the position of its last event.
 pub fn with_position(
     response: impl IntoResponse,
-    position: Option<tillroll_events::LogPosition>,
+    position: Option<i64>,
 ) -> axum::response::Response {
     let mut response = response.into_response();
     if let Some(position) = position {
         response.headers_mut().insert(
             HeaderName::from_static(consistency::LOG_POSITION),
-            HeaderValue::from(position.position),
+            HeaderValue::from(position),
         );
     }
     response

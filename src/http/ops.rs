@@ -62,39 +62,97 @@ pub struct Readiness {
     database: bool,
     /// Per projector: events of the log it has not applied yet.
     projections: std::collections::BTreeMap<String, i64>,
+    /// Seconds the oldest committed event has waited for its log index (0: none waits).
+    unsequenced_seconds: f64,
+    /// Seconds the oldest open transaction on the cluster has run (it holds no reader back:
+    /// shown for operators; see README, "Running several nodes").
+    oldest_transaction_seconds: f64,
+    /// The worker leases this node holds.
+    leases: Vec<String>,
+    /// Why the node is not ready (empty when it is).
+    reasons: Vec<String>,
 }
 
-/// 200 when the database answers and every projection is within 5 s of the log.
+/// What holds the log back: the age of the oldest queued (unsequenced) event, and of the
+/// oldest open transaction on the cluster, in one round trip.
+async fn log_health(state: &AppState) -> Result<(f64, f64), ApiError> {
+    let (unsequenced, oldest): (Option<f64>, Option<f64>) = sqlx::query_as(
+        "SELECT (SELECT extract(epoch FROM clock_timestamp() - min(queued_at))::float8 \
+                 FROM log_queue), \
+                (SELECT extract(epoch FROM clock_timestamp() - min(xact_start))::float8 \
+                 FROM pg_stat_activity \
+                 WHERE state <> 'idle' AND xact_start IS NOT NULL AND pid <> pg_backend_pid())",
+    )
+    .fetch_one(&state.pool)
+    .await?;
+    Ok((
+        unsequenced.unwrap_or(0.0).max(0.0),
+        oldest.unwrap_or(0.0).max(0.0),
+    ))
+}
+
+/// 200 when the database answers, no committed event has waited more than 5 s for its place
+/// in the log, and every projection is within 5 s of the log; else 503 with the reasons.
 #[utoipa::path(get, path = "/ready", tag = "ops",
     responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
 async fn get_ready(State(state): State<AppState>) -> Response {
+    let mut reasons = Vec::new();
     let lag = projection_lag(&state).await;
     let database = lag.is_ok();
     let projections = lag.unwrap_or_default();
-    let caught_up = match state.store.head().await {
-        Ok(head) => {
-            let names: Vec<&str> = state.projector_names.iter().copied().collect();
-            tillroll_projections::wait_for(&state.pool, &state.progress, &names, head, READY_LAG)
+    let (unsequenced, oldest) = log_health(&state).await.unwrap_or((0.0, 0.0));
+    if !database {
+        reasons.push("the database does not answer".to_owned());
+    } else {
+        if unsequenced > READY_LAG.as_secs_f64() {
+            reasons.push(format!(
+                "committed events have waited {unsequenced:.1} s for the sequencer"
+            ));
+        }
+        let caught_up = match state.store.head().await {
+            Ok(head) => {
+                let names: Vec<&str> = state.projector_names.iter().copied().collect();
+                tillroll_projections::wait_for(
+                    &state.pool,
+                    &state.progress,
+                    &names,
+                    head,
+                    READY_LAG,
+                )
                 .await
                 .unwrap_or(false)
+            }
+            Err(_) => false,
+        };
+        if !caught_up {
+            reasons.push("the read models are more than 5 s behind the log".to_owned());
         }
-        Err(_) => false,
-    };
-    let ready = database && caught_up;
+    }
+    let ready = reasons.is_empty();
     let status = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (
+    let mut response = (
         status,
         Json(Readiness {
             ready,
             database,
             projections,
+            unsequenced_seconds: unsequenced,
+            oldest_transaction_seconds: oldest,
+            leases: state.leases.held(),
+            reasons,
         }),
     )
-        .into_response()
+        .into_response();
+    if !ready {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    response
 }
 
 /// Events not yet applied per projector (also exported as a metric).
@@ -102,9 +160,7 @@ pub async fn projection_lag(
     state: &AppState,
 ) -> Result<std::collections::BTreeMap<String, i64>, ApiError> {
     let rows: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT c.name, (SELECT count(*) FROM events e \
-                         WHERE (e.transaction_id, e.global_position) \
-                               > (c.transaction_id, c.position)) \
+        "SELECT c.name, greatest((SELECT next_index FROM log_head) - 1 - c.log_index, 0) \
          FROM checkpoints c WHERE c.name = ANY($1) ORDER BY c.name",
     )
     .bind(state.projector_names.as_slice())
@@ -123,17 +179,13 @@ async fn get_metrics(State(state): State<AppState>) -> Response {
                 .set(behind);
         }
     }
-    let oldest: Result<(Option<f64>,), _> = sqlx::query_as(
-        "SELECT extract(epoch FROM now() - min(xact_start))::float8 FROM pg_stat_activity \
-         WHERE state <> 'idle' AND xact_start IS NOT NULL AND pid <> pg_backend_pid()",
-    )
-    .fetch_one(&state.pool)
-    .await;
-    if let Ok((Some(age),)) = oldest {
-        state.metrics.oldest_transaction_seconds.set(age as i64);
+    if let Ok((unsequenced, oldest)) = log_health(&state).await {
+        state.metrics.oldest_transaction_seconds.set(oldest as i64);
+        state.metrics.unsequenced_seconds.set(unsequenced as i64);
     }
+    state.metrics.leases_held.set(state.leases.held().len() as i64);
     if let Ok(head) = state.store.head().await {
-        state.metrics.log_head.set(head.position);
+        state.metrics.log_head.set(head.log_index);
     }
     (
         [(

@@ -3,7 +3,7 @@
 use chrono::Utc;
 use serde_json::Value;
 use sqlx::{PgConnection, Postgres, Transaction};
-use tillroll_events::{EncodedEvent, LogPosition, Metadata, StreamId};
+use tillroll_events::{EncodedEvent, Metadata, StreamId};
 use uuid::Uuid;
 
 use super::hash::{self, GENESIS, HashInput};
@@ -53,8 +53,9 @@ pub struct StreamAppend {
 pub struct AppendResult {
     /// The new version of every stream appended to, in the order given.
     pub versions: Vec<(StreamId, i64)>,
-    /// The position of the last event appended (what `X-Log-Position` carries).
-    pub last: LogPosition,
+    /// The position of the last event appended (what `X-Log-Position` carries); 0 when
+    /// nothing was appended.
+    pub last: i64,
     /// The ids of the appended events, in append order (for causation links).
     pub event_ids: Vec<Uuid>,
     /// The new head of every stream appended to, for the head cache once committed.
@@ -84,10 +85,21 @@ impl EventStore {
     /// stream between our read of the head and our insert, that is no conflict for this
     /// caller, and the append is tried again on the new head.
     pub async fn append(&self, appends: &[StreamAppend]) -> Result<AppendResult, StoreError> {
+        self.append_confirming(appends, &[]).await
+    }
+
+    /// As [`EventStore::append`], also confirming in the same statement that each of `reads`
+    /// (streams a decision read without appending to them) is still at the given version; if
+    /// one moved, nothing is appended and the answer is a conflict on it.
+    pub async fn append_confirming(
+        &self,
+        appends: &[StreamAppend],
+        reads: &[(String, i64)],
+    ) -> Result<AppendResult, StoreError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.append_once(appends).await {
+            match self.append_once(appends, reads).await {
                 Err(StoreError::Conflict {
                     expected: ExpectedVersion::Any,
                     ..
@@ -101,15 +113,19 @@ impl EventStore {
         }
     }
 
-    async fn append_once(&self, appends: &[StreamAppend]) -> Result<AppendResult, StoreError> {
+    async fn append_once(
+        &self,
+        appends: &[StreamAppend],
+        reads: &[(String, i64)],
+    ) -> Result<AppendResult, StoreError> {
         let result = if vault::needs_transaction(appends) || has_any(appends) {
             let mut tx = self.pool().begin().await?;
-            let result = append_in(&mut tx, appends, &self.heads).await?;
+            let result = append_in(&mut tx, appends, reads, &self.heads).await?;
             tx.commit().await?;
             result
         } else {
             let mut conn = self.pool().acquire().await?;
-            append_in(&mut conn, appends, &self.heads).await?
+            append_in(&mut conn, appends, reads, &self.heads).await?
         };
         self.committed(&result);
         Ok(result)
@@ -123,18 +139,46 @@ impl EventStore {
         tx: &mut Transaction<'_, Postgres>,
         appends: &[StreamAppend],
     ) -> Result<AppendResult, StoreError> {
-        append_in(tx, appends, &self.heads).await
+        append_in(tx, appends, &[], &self.heads).await
     }
 
-    /// After the appends' transaction committed: remembers the new stream heads, wakes
-    /// local subscribers and has the listener task tell other processes. (Never before the
-    /// commit: a rolled-back head would poison the cache.)
+    /// As [`EventStore::append_in_tx`], confirming `reads` as
+    /// [`EventStore::append_confirming`] does.
+    pub async fn append_in_tx_confirming(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        appends: &[StreamAppend],
+        reads: &[(String, i64)],
+    ) -> Result<AppendResult, StoreError> {
+        append_in(tx, appends, reads, &self.heads).await
+    }
+
+    /// The current version of each stream (0 for none), in one query.
+    pub async fn stream_versions(&self, streams: &[String]) -> Result<Vec<i64>, StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        let heads = read_heads(&mut conn, streams).await?;
+        for (stream, head) in streams.iter().zip(&heads) {
+            match head {
+                Some(head) => self.heads.put(stream, head.clone()),
+                None => self.heads.evict(stream),
+            }
+        }
+        Ok(heads
+            .into_iter()
+            .map(|h| h.map_or(0, |h| h.version))
+            .collect())
+    }
+
+    /// After the appends' transaction committed: remembers the new stream heads and asks
+    /// the sequencer to give the new events their log index (which then wakes the readers).
+    /// Never before the commit: a rolled-back head would poison the cache.
     pub fn committed(&self, result: &AppendResult) {
         for (stream, head) in &result.heads {
             self.heads.put(stream, head.clone());
         }
-        self.wake.notify_waiters();
-        self.appended.notify_one();
+        if !result.event_ids.is_empty() {
+            self.sequencer_kick();
+        }
     }
 }
 
@@ -171,6 +215,7 @@ async fn queue_on_any_streams(
 async fn append_in(
     conn: &mut PgConnection,
     appends: &[StreamAppend],
+    reads: &[(String, i64)],
     cache: &HeadCache,
 ) -> Result<AppendResult, StoreError> {
     queue_on_any_streams(conn, appends).await?;
@@ -185,7 +230,12 @@ async fn append_in(
     let mut rows = Rows::default();
     let mut versions = Vec::with_capacity(appends.len());
     let mut new_heads = Vec::with_capacity(appends.len());
-    for ((append, head), sealed) in appends.iter().zip(heads).zip(sealed) {
+    // Rows go in in stream-id order, whatever order the command named its streams in: two
+    // appends touching the same streams take their index entries in one global order and
+    // cannot deadlock (DESIGN §8).
+    let mut ordered: Vec<_> = appends.iter().zip(heads).zip(sealed).collect();
+    ordered.sort_by(|((a, _), _), ((b, _), _)| a.stream_id.as_str().cmp(b.stream_id.as_str()));
+    for ((append, head), sealed) in ordered {
         let (mut version, mut previous) = match head {
             Some(h) => (h.version, h.hash),
             None => (0, GENESIS.to_vec()),
@@ -224,6 +274,11 @@ async fn append_in(
             },
         ));
     }
+    // Back to the order the caller gave.
+    let versions: Vec<(StreamId, i64)> = appends
+        .iter()
+        .filter_map(|a| versions.iter().find(|(s, _)| *s == a.stream_id).cloned())
+        .collect();
     if rows.event_ids.is_empty() {
         return Ok(AppendResult {
             versions,
@@ -231,8 +286,17 @@ async fn append_in(
         });
     }
 
-    let inserted = match insert_rows(conn, &rows, recorded_at).await {
-        Ok(inserted) => inserted,
+    let inserted = match insert_rows(conn, &rows, reads, recorded_at).await {
+        Ok(Some(inserted)) => inserted,
+        Ok(None) => {
+            // A stream the decision only read has moved on: decide again.
+            let (stream_id, version) = &reads[0];
+            return Err(StoreError::Conflict {
+                stream_id: stream_id.clone(),
+                expected: ExpectedVersion::Exact(*version),
+                actual: None,
+            });
+        }
         Err(error) => {
             // A stale cached head is one way to get here: forget what we assumed.
             for append in appends {
@@ -400,13 +464,17 @@ impl Rows {
     }
 }
 
-/// One multi-row insert for every event of every stream; returns the last event's position.
+/// One multi-row insert for every event of every stream; returns the last event's position,
+/// or `None` when one of `reads` is no longer at its version (then nothing is inserted).
 async fn insert_rows(
     conn: &mut PgConnection,
     rows: &Rows,
+    reads: &[(String, i64)],
     recorded_at: chrono::DateTime<Utc>,
-) -> Result<LogPosition, sqlx::Error> {
-    let (transaction_id, position): (i64, i64) = sqlx::query_as(
+) -> Result<Option<i64>, sqlx::Error> {
+    let (read_streams, read_versions): (Vec<&str>, Vec<i64>) =
+        reads.iter().map(|(s, v)| (s.as_str(), *v)).unzip();
+    let (position,): (Option<i64>,) = sqlx::query_as(
         "WITH inserted AS ( \
              INSERT INTO events (stream_id, stream_version, event_id, event_type, schema_version, \
                                  data, metadata, recorded_at, hash, pii_subject) \
@@ -416,10 +484,15 @@ async fn insert_rows(
                          $6::jsonb[], $7::jsonb[], $9::bytea[], $10::uuid[]) \
                   WITH ORDINALITY AS r(stream_id, stream_version, event_id, event_type, \
                                        schema_version, data, metadata, hash, pii_subject, ord) \
+             WHERE NOT EXISTS ( \
+                 SELECT 1 FROM unnest($11::text[], $12::bigint[]) AS c(stream_id, version) \
+                 WHERE coalesce((SELECT max(stream_version) FROM events \
+                                 WHERE events.stream_id = c.stream_id), 0) <> c.version \
+             ) \
              ORDER BY ord \
-             RETURNING transaction_id, global_position \
+             RETURNING global_position \
          ) \
-         SELECT max(transaction_id), max(global_position) FROM inserted",
+         SELECT max(global_position) FROM inserted",
     )
     .bind(&rows.stream_ids)
     .bind(&rows.versions)
@@ -431,10 +504,9 @@ async fn insert_rows(
     .bind(recorded_at)
     .bind(&rows.hashes)
     .bind(&rows.subjects)
+    .bind(&read_streams)
+    .bind(&read_versions)
     .fetch_one(conn)
     .await?;
-    Ok(LogPosition {
-        transaction_id,
-        position,
-    })
+    Ok(position)
 }

@@ -10,6 +10,7 @@ pub mod hash;
 mod heads;
 pub mod idempotency;
 mod read;
+mod sequencer;
 pub mod snapshot;
 mod subscribe;
 pub mod vault;
@@ -21,7 +22,7 @@ use sqlx::PgPool;
 use tokio::sync::Notify;
 
 pub use append::{AppendResult, ExpectedVersion, NewEvent, StreamAppend};
-pub use read::LogHead;
+pub use read::{Located, LogHead};
 pub use subscribe::Subscription;
 
 /// The channel each process NOTIFYs after its commits (the payload names the store that
@@ -42,6 +43,9 @@ pub enum StoreError {
     Decode(#[from] tillroll_events::DecodeError),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+    /// A committed event still waits for the sequencer (it is stalled or far behind).
+    #[error("the event is not yet in the log's order")]
+    Unsequenced,
 }
 
 impl StoreError {
@@ -56,10 +60,13 @@ pub struct EventStore {
     pool: PgPool,
     /// Last version and hash of recently appended streams, so most appends need no read.
     heads: Arc<heads::HeadCache>,
-    /// Woken after every local commit and by the LISTEN task for other processes' commits.
+    /// Woken when events got their log index here, and by the LISTEN task when another
+    /// process sequenced some.
     wake: Arc<Notify>,
-    /// Holds a permit when this process appended since its last `NOTIFY`.
+    /// Holds a permit when this process sequenced events since its last `NOTIFY`.
     appended: Arc<Notify>,
+    /// Gives committed events their log index (started on the first append).
+    sequencer: Arc<sequencer::Sequencer>,
     /// The payload of this store's notifications, so its listener can ignore its own echo
     /// (local subscribers were woken at the commit already).
     origin: Arc<str>,
@@ -72,6 +79,7 @@ impl EventStore {
             heads: Arc::new(heads::HeadCache::default()),
             wake: Arc::new(Notify::new()),
             appended: Arc::new(Notify::new()),
+            sequencer: Arc::default(),
             origin: uuid::Uuid::new_v4().to_string().into(),
         }
     }
@@ -85,8 +93,8 @@ impl EventStore {
         self.wake.clone()
     }
 
-    /// Tells other processes now that this one appended: for short-lived processes (the CLI)
-    /// that run no listener task.
+    /// Tells other processes now that this one appended (their sequencers then index it, and
+    /// their readers look): for short-lived processes (the CLI) that run no listener task.
     pub async fn announce(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(NOTIFY_CHANNEL)
@@ -96,14 +104,16 @@ impl EventStore {
         Ok(())
     }
 
-    /// Tells other processes about this one's commits, and listens for theirs. Reconnects on
-    /// failure; a lost notification only costs the subscribers one slow poll.
+    /// Tells other processes about the events this one sequenced, and listens for theirs (and
+    /// for appends of processes that run no sequencer). Reconnects on failure; a lost
+    /// notification only costs the subscribers one slow poll.
     ///
     /// One `NOTIFY` goes out per burst of local commits, from its own short transaction: a
     /// `NOTIFY` inside an append would hold Postgres's database-wide notification lock
     /// through the append's commit (and its WAL flush), one appending commit at a time.
     pub fn spawn_listener(&self) -> tokio::task::JoinHandle<()> {
         let listen = {
+            let store = self.clone();
             let (pool, wake, origin) = (self.pool.clone(), self.wake.clone(), self.origin.clone());
             async move {
                 loop {
@@ -112,9 +122,11 @@ impl EventStore {
                             if listener.listen(NOTIFY_CHANNEL).await.is_ok() {
                                 // Whatever was announced while not listening: read now.
                                 wake.notify_waiters();
+                                store.sequencer_kick();
                                 while let Ok(notification) = listener.recv().await {
                                     if notification.payload() != &*origin {
                                         wake.notify_waiters();
+                                        store.sequencer_kick();
                                     }
                                 }
                             }

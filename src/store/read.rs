@@ -1,10 +1,9 @@
-//! Reading a stream, and reading the whole log in its gap-safe order.
+//! Reading a stream, and reading the whole log in its order.
 //!
-//! The log's order is `(transaction_id, global_position)`. A reader only reads events whose
-//! transaction id is below `pg_snapshot_xmin(pg_current_snapshot())`: every such transaction
-//! has finished, and every transaction that has not yet appended will get a larger id, so
-//! nothing can ever appear behind a reader's position. The bound is computed by the same
-//! statement that reads (one snapshot), so it never goes backwards or skips.
+//! The log's order is `log_index`, which the sequencer (`sequencer.rs`) gives committed events
+//! only, densely and always above every index given before: a reader that has read index n
+//! can never see anything appear at or below n, however late a transaction commits, and no
+//! open transaction anywhere holds readers back.
 
 use sqlx::postgres::PgRow;
 use sqlx::{PgExecutor, Row};
@@ -12,13 +11,29 @@ use tillroll_events::{LogPosition, Metadata, RecordedEvent};
 
 use super::{EventStore, StoreError, vault};
 
-const COLUMNS: &str = "global_position, transaction_id, stream_id, stream_version, event_id, \
-                       event_type, schema_version, data, metadata, recorded_at, hash, \
+const COLUMNS: &str = "global_position, event_log.log_index, stream_id, stream_version, \
+                       event_id, event_type, schema_version, data, metadata, recorded_at, hash, \
                        pii_keys.key AS pii_key";
 
 /// Every read joins the key of the event's person, so personal fields are unsealed (or read as
-/// erased) on the way out: code above the store only ever sees plaintext.
-const FROM: &str = "events LEFT JOIN pii_keys ON pii_keys.customer_id = events.pii_subject";
+/// erased) on the way out: code above the store only ever sees plaintext. Reads of the whole
+/// log start from the index; reads by stream or metadata find the index if it is given yet.
+const FROM_LOG: &str = "event_log JOIN events USING (global_position) \
+                        LEFT JOIN pii_keys ON pii_keys.customer_id = events.pii_subject";
+const FROM: &str = "events LEFT JOIN event_log USING (global_position) \
+                    LEFT JOIN pii_keys ON pii_keys.customer_id = events.pii_subject";
+
+const RESOLVE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Where a client-facing position stands in the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Located {
+    At(LogPosition),
+    /// The event is committed and waits for the sequencer.
+    Unsequenced,
+    /// No event has this position.
+    Unknown,
+}
 
 /// The last readable position of the log, and how many transactions hold it back.
 #[derive(Debug, Clone, Copy, Default)]
@@ -34,7 +49,7 @@ pub(crate) fn recorded_from_row(row: &PgRow) -> Result<RecordedEvent, sqlx::Erro
     vault::unseal(&mut data, event_id, key.as_deref());
     Ok(RecordedEvent {
         position: row.try_get("global_position")?,
-        transaction_id: row.try_get("transaction_id")?,
+        log_index: row.try_get("log_index")?,
         stream_id: row.try_get("stream_id")?,
         version: row.try_get("stream_version")?,
         event_id,
@@ -58,8 +73,7 @@ impl EventStore {
         read_stream(self.pool(), stream_id, after_version).await
     }
 
-    /// Up to `limit` events after `after`, in log order, none of which can later be preceded
-    /// by an event that commits afterwards.
+    /// Up to `limit` events after `after`, in log order (sequenced events only).
     pub async fn read_all(
         &self,
         after: LogPosition,
@@ -78,40 +92,71 @@ impl EventStore {
         read_all(self.pool(), after, limit, Some(types)).await
     }
 
-    /// The last readable position (everything up to it is final).
+    /// The last sequenced event's place (everything up to it is final).
     pub async fn head(&self) -> Result<LogPosition, StoreError> {
         let row: Option<(i64, i64)> = sqlx::query_as(
-            "SELECT transaction_id, global_position FROM events \
-             WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint \
-             ORDER BY transaction_id DESC, global_position DESC LIMIT 1",
+            "SELECT log_index, global_position FROM event_log ORDER BY log_index DESC LIMIT 1",
         )
         .fetch_optional(self.pool())
         .await?;
         Ok(
-            row.map_or(LogPosition::START, |(transaction_id, position)| {
-                LogPosition {
-                    transaction_id,
-                    position,
-                }
+            row.map_or(LogPosition::START, |(log_index, position)| LogPosition {
+                log_index,
+                position,
             }),
         )
     }
 
     /// Resolves a client-facing position (an event's `position`) to its place in the log.
-    /// Position 0 is the start; an unknown position is `None`.
-    pub async fn locate(&self, position: i64) -> Result<Option<LogPosition>, StoreError> {
+    /// Position 0 is the start.
+    pub async fn locate(&self, position: i64) -> Result<Located, StoreError> {
         if position <= 0 {
-            return Ok(Some(LogPosition::START));
+            return Ok(Located::At(LogPosition::START));
         }
-        let row: Option<(i64,)> =
-            sqlx::query_as("SELECT transaction_id FROM events WHERE global_position = $1")
-                .bind(position)
-                .fetch_optional(self.pool())
-                .await?;
-        Ok(row.map(|(transaction_id,)| LogPosition {
-            transaction_id,
-            position,
-        }))
+        let row: Option<(Option<i64>,)> = sqlx::query_as(
+            "SELECT l.log_index FROM events e LEFT JOIN event_log l USING (global_position) \
+             WHERE e.global_position = $1",
+        )
+        .bind(position)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(match row {
+            Some((Some(log_index),)) => Located::At(LogPosition {
+                log_index,
+                position,
+            }),
+            Some((None,)) => Located::Unsequenced,
+            None => Located::Unknown,
+        })
+    }
+
+    /// As [`EventStore::locate`], waiting (until `deadline`) for the sequencer to place an
+    /// event that is committed but not yet in the log's order. `None` for a position no event
+    /// has; [`StoreError::Unsequenced`] for one still waiting at the deadline.
+    pub async fn locate_by(
+        &self,
+        position: i64,
+        deadline: tokio::time::Instant,
+    ) -> Result<Option<LogPosition>, StoreError> {
+        loop {
+            match self.locate(position).await? {
+                Located::At(at) => return Ok(Some(at)),
+                Located::Unknown => return Ok(None),
+                Located::Unsequenced if tokio::time::Instant::now() >= deadline => {
+                    return Err(StoreError::Unsequenced);
+                }
+                Located::Unsequenced => {
+                    self.sequencer_kick();
+                    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+                }
+            }
+        }
+    }
+
+    /// [`EventStore::locate_by`] with a 5 s deadline.
+    pub async fn resolve(&self, position: i64) -> Result<Option<LogPosition>, StoreError> {
+        self.locate_by(position, tokio::time::Instant::now() + RESOLVE_WAIT)
+            .await
     }
 
     /// Events whose metadata names `correlation_id`, in log order.
@@ -122,7 +167,7 @@ impl EventStore {
         let sql = format!(
             "SELECT {COLUMNS} FROM {FROM} \
              WHERE (metadata ->> 'correlation_id')::uuid = $1 \
-             ORDER BY transaction_id, global_position"
+             ORDER BY event_log.log_index NULLS LAST, global_position"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(correlation_id)
@@ -144,7 +189,7 @@ impl EventStore {
         let sql = format!(
             "SELECT {COLUMNS} FROM {FROM} \
              WHERE (metadata ->> 'causation_id')::uuid = ANY($1) \
-             ORDER BY transaction_id, global_position"
+             ORDER BY event_log.log_index NULLS LAST, global_position"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(causes)
@@ -184,20 +229,17 @@ pub(crate) async fn read_all<'e>(
     types: Option<&[String]>,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
     let type_filter = if types.is_some() {
-        "AND event_type = ANY($4)"
+        "AND event_type = ANY($3)"
     } else {
         ""
     };
     let sql = format!(
-        "SELECT {COLUMNS} FROM {FROM} \
-         WHERE (transaction_id, global_position) > ($1, $2) \
-           AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint \
-           {type_filter} \
-         ORDER BY transaction_id, global_position LIMIT $3"
+        "SELECT {COLUMNS} FROM {FROM_LOG} \
+         WHERE event_log.log_index > $1 {type_filter} \
+         ORDER BY event_log.log_index LIMIT $2"
     );
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(after.transaction_id)
-        .bind(after.position)
+        .bind(after.log_index)
         .bind(limit);
     if let Some(types) = types {
         query = query.bind(types);

@@ -82,7 +82,7 @@ pub async fn export_events(
             .filter(|s| !s.is_empty())
             .collect::<Vec<_>>()
     });
-    let Some(after) = state.store.locate(after).await? else {
+    let Some(after) = state.store.resolve(after).await? else {
         return Err(ApiError::field("after", "no event has this position"));
     };
     let until = state.store.head().await?;

@@ -45,7 +45,7 @@ async fn start(
     };
     let invalid = || ApiError::field("Last-Event-ID", "must be the id of an event of this feed");
     let position = raw.trim().parse::<i64>().map_err(|_| invalid())?;
-    state.store.locate(position).await?.ok_or_else(invalid)
+    state.store.resolve(position).await?.ok_or_else(invalid)
 }
 
 /// All new events as `text/event-stream` (data: an `event`; id: its position), with

@@ -3,17 +3,18 @@
 //! transaction, then records `PaymentRequestAccepted` (with its `mpesa_requests` row) or
 //! `PaymentFailed` with Daraja's code and message, and settles a callback that beat it.
 //!
-//! At least once: the checkpoint moves after a batch is handled, so a crash between a push and
-//! its record sends that push again after the restart (the attempt is still `requested`). The
-//! first push's callback then names a CheckoutRequestID nobody recorded: it is answered 200,
-//! kept in the inbox and logged, and at most one payment can confirm the order (a second
-//! payment is flagged for refund by the domain).
+//! Once at most: before a push is sent, its attempt is recorded in `stk_dispatches` under the
+//! reactor's lease (fenced: a deposed reactor records nothing and sends nothing), and an
+//! attempt recorded there is never pushed again. A crash or failover between the record and
+//! Daraja's answer leaves an attempt of unknown fate: it is not sent blindly again (DESIGN
+//! §8); its callback, if one comes, waits in the inbox, and the order expires unless the
+//! customer asks for a new prompt (`POST /orders/{id}/payment`).
 
 use std::time::Duration;
 
 use chrono::Utc;
-use futures_util::StreamExt;
 use tillroll_events::{LogPosition, OrderEvent, RecordedEvent};
+use tillroll_projections::lease::{Fence, fence_sql};
 use tokio::sync::watch;
 
 use crate::commands::CommandContext;
@@ -33,9 +34,9 @@ const BACKOFF: [Duration; 3] = [
     Duration::from_secs(2),
 ];
 
-pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
+pub async fn run(state: AppState, fence: Fence, mut stop: watch::Receiver<bool>) {
     while !*stop.borrow() {
-        if let Err(error) = follow(&state, &mut stop).await {
+        if let Err(error) = follow(&state, &fence, &mut stop).await {
             tracing::warn!(%error, "payment reactor; resuming from its checkpoint");
             if !super::pause(&mut stop, Duration::from_secs(1)).await {
                 return;
@@ -44,7 +45,11 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
     }
 }
 
-async fn follow(state: &AppState, stop: &mut watch::Receiver<bool>) -> Result<(), sqlx::Error> {
+async fn follow(
+    state: &AppState,
+    fence: &Fence,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<(), sqlx::Error> {
     let mut conn = state.pool.acquire().await?;
     let from = tillroll_projections::load_checkpoint(&mut conn, CHECKPOINT, false).await?;
     drop(conn);
@@ -59,29 +64,77 @@ async fn follow(state: &AppState, stop: &mut watch::Receiver<bool>) -> Result<()
             _ = stop.changed() => return Ok(()),
         };
         let batch = batch.map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
-        futures_util::stream::iter(&batch)
-            .for_each_concurrent(CONCURRENCY, |event| handle(state, event))
-            .await;
-        save_checkpoint(state, subscription.position()).await?;
+        for chunk in batch.chunks(CONCURRENCY) {
+            let pushes: Vec<_> = chunk.iter().map(|e| handle(state, fence, e)).collect();
+            // A push whose dispatch could not be recorded was not sent: the batch is read
+            // again from the checkpoint (pushes recorded meanwhile are not sent twice).
+            for handled in futures_util::future::join_all(pushes).await {
+                handled?;
+            }
+        }
+        save_checkpoint(state, fence, subscription.position()).await?;
     }
 }
 
-async fn save_checkpoint(state: &AppState, at: LogPosition) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE checkpoints SET transaction_id = $2, position = $3, updated_at = now() \
-         WHERE name = $1",
-    )
+/// Moves the checkpoint under the lease; an error when the lease moved on (the reactor stops).
+async fn save_checkpoint(
+    state: &AppState,
+    fence: &Fence,
+    at: LogPosition,
+) -> Result<(), sqlx::Error> {
+    let moved = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE checkpoints SET log_index = $2, position = $3, updated_at = now() \
+         WHERE name = $1 AND {}",
+        fence_sql(4)
+    )))
     .bind(CHECKPOINT)
-    .bind(at.transaction_id)
+    .bind(at.log_index)
     .bind(at.position)
+    .bind(&fence.lease)
+    .bind(&fence.holder)
+    .bind(fence.epoch)
     .execute(&state.pool)
     .await?;
+    if moved.rows_affected() == 0 {
+        return Err(sqlx::Error::Protocol(format!(
+            "the lease {} is no longer held",
+            fence.lease
+        )));
+    }
     Ok(())
+}
+
+/// Records, under the lease, that this attempt's push is about to be sent; `false` when it was
+/// recorded before (sent, or of unknown fate) or the lease is lost: then nothing is sent.
+async fn record_dispatch(
+    state: &AppState,
+    fence: &Fence,
+    order_id: uuid::Uuid,
+    attempt_id: uuid::Uuid,
+) -> Result<bool, sqlx::Error> {
+    let inserted = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO stk_dispatches (attempt_id, order_id, holder, epoch) \
+         SELECT $1, $2, $4, $5 WHERE {} \
+         ON CONFLICT (attempt_id) DO NOTHING",
+        fence_sql(3)
+    )))
+    .bind(attempt_id)
+    .bind(order_id)
+    .bind(&fence.lease)
+    .bind(&fence.holder)
+    .bind(fence.epoch)
+    .execute(&state.pool)
+    .await?;
+    Ok(inserted.rows_affected() == 1)
 }
 
 /// Sends the push of one attempt and records Daraja's answer. Failures to record are logged:
 /// the order stays payable until it expires.
-async fn handle(state: &AppState, event: &RecordedEvent) {
+async fn handle(
+    state: &AppState,
+    fence: &Fence,
+    event: &RecordedEvent,
+) -> Result<(), sqlx::Error> {
     let Ok(OrderEvent::PaymentRequested {
         order_id,
         attempt_id,
@@ -90,12 +143,15 @@ async fn handle(state: &AppState, event: &RecordedEvent) {
         ..
     }) = event.decode::<OrderEvent>()
     else {
-        return;
+        return Ok(());
     };
     let ctx = CommandContext::system(order_id, Utc::now()).caused_by(event.event_id);
     let order = match state.commands.load_order(&ctx, order_id).await {
         Ok(order) => order,
-        Err(error) => return tracing::warn!(%error, %order_id, "payment request of no order"),
+        Err(error) => {
+            tracing::warn!(%error, %order_id, "payment request of no order");
+            return Ok(());
+        }
     };
     let still_requested = order
         .attempt(attempt_id)
@@ -105,7 +161,7 @@ async fn handle(state: &AppState, event: &RecordedEvent) {
             .expires_at
             .is_some_and(|deadline| Utc::now() < deadline);
     if !still_requested || !payable {
-        return;
+        return Ok(());
     }
     let recorded = match money::whole_shillings(amount) {
         None => {
@@ -116,6 +172,17 @@ async fn handle(state: &AppState, event: &RecordedEvent) {
             rejected.await.map(|_| ())
         }
         Some(amount_shillings) => {
+            match record_dispatch(state, fence, order_id, attempt_id).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::warn!(
+                        %order_id, %attempt_id,
+                        "STK push already dispatched (or lease lost): not sent again"
+                    );
+                    return Ok(());
+                }
+                Err(error) => return Err(error),
+            }
             let push = StkPush {
                 phone,
                 amount_shillings,
@@ -134,6 +201,7 @@ async fn handle(state: &AppState, event: &RecordedEvent) {
     if let Err(error) = recorded {
         tracing::warn!(%error, %order_id, "the answer to an STK push was not recorded");
     }
+    Ok(())
 }
 
 async fn push_with_retries(

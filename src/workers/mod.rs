@@ -1,0 +1,70 @@
+//! The workers: processes driven by the log and the clock that call the outside world and
+//! issue commands. `payment` follows the log (its own checkpoint) and sends the STK push of
+//! every `PaymentRequested`; `timers` expires unpaid orders, asks Daraja about attempts whose
+//! callback is late (the reconciler) and settles callbacks that arrived before their push was
+//! recorded (the inbox sweep); the checkpointer anchors the stream heads.
+//!
+//! Each runs under a lease of its own (`tillroll_projections::lease`, shared with the
+//! projectors): in one node at a time, spread over the nodes, stopped at once when its lease
+//! is lost, and fenced in what it writes and sends.
+
+mod payment;
+mod timers;
+
+use std::time::Duration;
+
+use tillroll_projections::lease::{Leases, while_held};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::state::AppState;
+
+pub use payment::CHECKPOINT as PAYMENT_CHECKPOINT;
+
+pub const PAYMENT_LEASE: &str = "reactor:payment";
+pub const TIMERS_LEASE: &str = "reactor:timers";
+pub const CHECKPOINT_LEASE: &str = "audit:checkpoint";
+/// Every worker lease of this module (tests hold them to keep the reactors out).
+pub const LEASES: [&str; 3] = [PAYMENT_LEASE, TIMERS_LEASE, CHECKPOINT_LEASE];
+
+pub fn spawn(
+    state: &AppState,
+    leases: &Leases,
+    stop: watch::Receiver<bool>,
+) -> Vec<JoinHandle<()>> {
+    let payment = {
+        let state = state.clone();
+        while_held(leases.watch(PAYMENT_LEASE), stop.clone(), move |fence, halt| {
+            payment::run(state.clone(), fence, halt)
+        })
+    };
+    let timers = {
+        let state = state.clone();
+        while_held(leases.watch(TIMERS_LEASE), stop.clone(), move |_, halt| {
+            timers::run(state.clone(), halt)
+        })
+    };
+    let checkpoints = {
+        let store = state.store.clone();
+        let every = state.config.audit_checkpoint_every;
+        while_held(leases.watch(CHECKPOINT_LEASE), stop, move |_, halt| {
+            crate::audit::checkpoint::periodic(store.clone(), every, halt)
+        })
+    };
+    vec![
+        tokio::spawn(payment),
+        tokio::spawn(timers),
+        tokio::spawn(checkpoints),
+    ]
+}
+
+/// Sleeps `period` unless stopped first; `false` when stopped.
+async fn pause(stop: &mut watch::Receiver<bool>, period: Duration) -> bool {
+    if *stop.borrow() {
+        return false;
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(period) => !*stop.borrow(),
+        _ = stop.changed() => false,
+    }
+}
