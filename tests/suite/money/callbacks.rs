@@ -203,9 +203,18 @@ async fn an_unreachable_phone_is_settled_by_a_query() {
     // Daraja still has no answer: nothing changes.
     let pending = app.post(&path, Some(&admin), json!({})).await;
     assert_eq!(pending.ok(200)["payment"]["status"], "requested");
-    // The customer did pay after all: Daraja's real outcome replaces the 1037.
-    let status = fake.send_callback(&checkout_id, FakeOutcome::Success).await;
-    assert_eq!(status.map(|s| s.as_u16()), Ok(200));
+    // The customer did pay after all, and Daraja sends no second callback: only a query
+    // learns the real outcome, which replaces the 1037.
+    fake.decide_silently(&checkout_id, FakeOutcome::Success)
+        .expect("the fake knows the push");
+    let queries_before = fake.queries().len();
+    let settled = app.post(&path, Some(&admin), json!({})).await;
+    assert_eq!(settled.ok(200)["status"], "paid", "{}", settled.text);
+    assert_eq!(settled.body["payment"]["status"], "succeeded");
+    assert!(
+        fake.queries().len() > queries_before,
+        "no STK query was sent"
+    );
     let order = order_until(&app, &token, &order_id, |o| o["status"] == "paid").await;
     assert_eq!(order["payment"]["status"], "succeeded");
     let (_, stranger) = customer(&app);

@@ -156,13 +156,26 @@ async fn who_may_cancel_ship_and_deliver() {
     let admin = admin(&app);
     let product_id = product(&app, "Chair", 80_000, 5).await;
 
-    let pending = super::checkout_one(&app, &owner, product_id, SILENT).await;
-    let pending_id = pending["id"].as_str().unwrap().to_owned();
+    let body = json!({"items": [{"product_id": product_id, "quantity": 1}], "phone": SILENT});
+    let placed = app.post("/orders", Some(&owner), body).await;
+    let pending_id = placed.ok(201)["id"].as_str().unwrap().to_owned();
+    let placed_at = placed.position().expect("a command's position");
     let order_path = format!("/orders/{pending_id}");
-    app.get(&order_path, Some(&stranger)).await.problem(404);
-    app.get(&format!("{order_path}/tracking"), Some(&stranger))
-        .await
-        .problem(404);
+    let tracking_path = format!("{order_path}/tracking");
+    // Both reads wait for the order's projection, so the stranger's 404 is the ownership
+    // check and not an order not projected yet: its owner and an admin see it at once.
+    for (path, who) in [
+        (&order_path, &owner),
+        (&order_path, &admin),
+        (&tracking_path, &owner),
+    ] {
+        app.get_after(path, Some(who), placed_at).await.ok(200);
+    }
+    for path in [&order_path, &tracking_path] {
+        app.get_after(path, Some(&stranger), placed_at)
+            .await
+            .problem(404);
+    }
     app.post(&format!("{order_path}/cancel"), Some(&stranger), json!({}))
         .await
         .problem(404);
