@@ -134,7 +134,8 @@ async fn run(flags: Flags) -> Results {
         values: Vec::new(),
         background: Vec::new(),
     };
-    let db = data::BenchDb::create().await;
+    // A smoke run measures nothing: it keeps few connections of a Postgres that others share.
+    let db = data::BenchDb::create(if flags.smoke { 8 } else { 40 }).await;
     eprintln!("bench database {}", db.name);
 
     // Baselines and the store, in-process against the same Postgres.
