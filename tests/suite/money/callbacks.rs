@@ -223,3 +223,63 @@ async fn an_unreachable_phone_is_settled_by_a_query() {
         .problem(403);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn reconcile_answers_paid_failed_409_and_503() {
+    let (app, fake) = quiet_fake(|_| {}).await;
+    let (_, token) = customer(&app);
+    let admin = super::admin(&app);
+    let product_id = product(&app, "Fan", 30_000, 5).await;
+    let (failing_id, failing) = waiting_order(&app, &token, product_id).await;
+    let (paying_id, paying) = waiting_order(&app, &token, product_id).await;
+    let reconcile = |id: &str| format!("/orders/{id}/payment/reconcile");
+
+    // Daraja unreachable: 503 with Retry-After, nothing recorded.
+    fake.set_mode(FakeMode::Down);
+    let down = app
+        .post(&reconcile(&failing_id), Some(&admin), json!({}))
+        .await;
+    down.problem(503);
+    assert!(down.header("retry-after").is_some());
+    fake.set_mode(FakeMode::NoCallback);
+    let unchanged = app
+        .get(&format!("/orders/{failing_id}"), Some(&token))
+        .await;
+    assert_eq!(unchanged.ok(200)["payment"]["status"], "requested");
+
+    // Daraja says the customer cancelled: the attempt failed, the order stays payable.
+    fake.decide_silently(
+        &failing,
+        FakeOutcome::failure("1032", "Request cancelled by user"),
+    )
+    .expect("the fake knows the push");
+    let failed = app
+        .post(&reconcile(&failing_id), Some(&admin), json!({}))
+        .await;
+    assert_eq!(
+        failed.ok(200)["payment"]["status"],
+        "failed",
+        "{}",
+        failed.text
+    );
+    assert_eq!(failed.body["status"], "pending_payment");
+    // No attempt awaits an answer any more.
+    app.post(&reconcile(&failing_id), Some(&admin), json!({}))
+        .await
+        .problem(409);
+
+    // Daraja says it was paid: the order is paid, and then there is nothing to reconcile.
+    fake.decide_silently(&paying, FakeOutcome::Success)
+        .expect("the fake knows the push");
+    let paid = app
+        .post(&reconcile(&paying_id), Some(&admin), json!({}))
+        .await;
+    assert_eq!(paid.ok(200)["status"], "paid", "{}", paid.text);
+    app.post(&reconcile(&paying_id), Some(&admin), json!({}))
+        .await
+        .problem(409);
+    // One sold, one still reserved by the payable order.
+    assert_eq!(stock(&app, product_id).await, (4, 1));
+    assert!(fake.violations().is_empty(), "{:?}", fake.violations());
+    app.stop().await;
+}
