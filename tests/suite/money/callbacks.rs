@@ -283,3 +283,57 @@ async fn reconcile_answers_paid_failed_409_and_503() {
     assert!(fake.violations().is_empty(), "{:?}", fake.violations());
     app.stop().await;
 }
+
+/// The owner cancels while Daraja's success callback arrives: whichever wins, the money and
+/// the stock add up — paid and kept, or cancelled with a refund due; never confirmed twice,
+/// never left reserved.
+#[tokio::test]
+async fn a_cancel_racing_a_success_callback_keeps_money_and_stock_consistent() {
+    let (app, _fake) = quiet_fake(|_| {}).await;
+    let (_, token) = customer(&app);
+    let product_id = product(&app, "Iron", 20_000, 5).await;
+    let path = callback_path(&app);
+    let mut outcomes = Vec::new();
+    for round in 0..4 {
+        let (order_id, checkout_id) = waiting_order(&app, &token, product_id).await;
+        let cancel_path = format!("/orders/{order_id}/cancel");
+        let cancel = app.post(
+            &cancel_path,
+            Some(&token),
+            json!({"reason": "changed my mind"}),
+        );
+        let callback = app.post(&path, None, paid(&checkout_id, 200));
+        // Each goes first in turn.
+        let (cancel, callback) = if round % 2 == 0 {
+            tokio::join!(cancel, callback)
+        } else {
+            let (callback, cancel) = tokio::join!(callback, cancel);
+            (cancel, callback)
+        };
+        assert_eq!(callback.ok(200)["ResultCode"], 0);
+        // Settled: paid, or cancelled with the late payment flagged for refund.
+        let settled = |o: &Value| o["status"] == "paid" || o["refund_due"] == true;
+        let order = order_until(&app, &token, &order_id, settled).await;
+        let events = order_events(&app, &order_id).await;
+        let count = |kind: &str| events.iter().filter(|t| *t == kind).count();
+        match cancel.status.as_u16() {
+            200 => {
+                assert_eq!(order["status"], "cancelled", "round {round}: {order}");
+                assert_eq!(order["refund_due"], true, "round {round}: {order}");
+                assert_eq!(count("PaymentConfirmed"), 0, "round {round}: {events:?}");
+            }
+            409 => {
+                assert_eq!(order["status"], "paid", "round {round}: {order}");
+                assert_eq!(order["refund_due"], false, "round {round}: {order}");
+                assert_eq!(order["payment"]["mpesa_receipt"], "SKP4XG7T2B");
+                assert_eq!(count("PaymentConfirmed"), 1, "round {round}: {events:?}");
+            }
+            other => panic!("round {round}: cancel answered {other}: {}", cancel.text),
+        }
+        outcomes.push((cancel.status.as_u16(), events));
+    }
+    // Nothing stays reserved; what was sold is what was paid and kept.
+    let kept = outcomes.iter().filter(|(status, _)| *status == 409).count() as i64;
+    assert_eq!(stock(&app, product_id).await, (5 - kept, 0), "{outcomes:?}");
+    app.stop().await;
+}
