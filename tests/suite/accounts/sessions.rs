@@ -301,3 +301,83 @@ async fn two_concurrent_refreshes_of_one_token_issue_one_session() {
     assert_eq!((issued, live), (2, 0));
     app.stop().await;
 }
+
+/// Another `tillroll` process on the same database: the real binary, as a second node.
+struct OtherProcess {
+    child: std::process::Child,
+    base: String,
+}
+
+impl OtherProcess {
+    async fn start(app: &TestApp) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_tillroll"))
+            .arg("serve")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DATABASE_URL", app.database_url())
+            .env("TILLROLL_LISTEN", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("the tillroll binary starts");
+        let other = Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        app.eventually(std::time::Duration::from_secs(30), || async {
+            let answer = app
+                .client
+                .get(format!("{}/health", other.base))
+                .send()
+                .await;
+            answer.is_ok_and(|r| r.status() == 200).then_some(())
+        })
+        .await;
+        other
+    }
+
+    fn stop(mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn a_block_made_by_another_process_stops_the_tokens_here() {
+    let app = TestApp::spawn().await;
+    let (_, admin_token) = admin(&app).await;
+    let account = register(&app, "elsewhere").await;
+    // This process has seen the account's token work (and remembers it is not blocked).
+    app.get_after("/me", Some(&account.access), account.position)
+        .await
+        .ok(200);
+
+    // The admin disables the account through the other process.
+    let other = OtherProcess::start(&app).await;
+    let disabled = app
+        .client
+        .patch(format!("{}/users/{}", other.base, account.id))
+        .bearer_auth(&admin_token)
+        .json(&json!({"disabled": true}))
+        .send()
+        .await
+        .unwrap();
+    let disabled = TestApp::read(disabled).await;
+    other.stop();
+    assert_eq!(disabled.status, 200, "{}", disabled.text);
+    // Here the token stops working soon (README: within 2 s), long before it expires.
+    let refused = app
+        .eventually(std::time::Duration::from_secs(10), || async {
+            let reply = app.get("/me", Some(&account.access)).await;
+            (reply.status == 401).then_some(reply)
+        })
+        .await;
+    refused.problem(401);
+    app.stop().await;
+}

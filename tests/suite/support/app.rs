@@ -187,6 +187,11 @@ impl TestApp {
         self.server = Some(server);
     }
 
+    /// A `DATABASE_URL` for this app's database, for a `tillroll` process beside it.
+    pub fn database_url(&self) -> String {
+        self.db.as_ref().expect("running").url()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
