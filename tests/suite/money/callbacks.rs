@@ -337,3 +337,38 @@ async fn a_cancel_racing_a_success_callback_keeps_money_and_stock_consistent() {
     assert_eq!(stock(&app, product_id).await, (5 - kept, 0), "{outcomes:?}");
     app.stop().await;
 }
+
+/// A success callback sent the moment the order's reservation runs out, racing the expiry
+/// reactor (on this machine the callback usually wins; the expiry-first order is the
+/// `a_success_after_expiry_*` tests): with stock to spare, either way the order ends paid,
+/// confirmed once, with one unit sold and nothing left reserved.
+#[tokio::test]
+async fn a_success_at_the_deadline_is_paid_once() {
+    let (app, _fake) = quiet_fake(|c| c.reservation_ttl = std::time::Duration::from_secs(1)).await;
+    let (_, token) = customer(&app);
+    let product_id = product(&app, "Grill", 60_000, 10).await;
+    let path = callback_path(&app);
+    for round in 0..3 {
+        let (order_id, checkout_id) = waiting_order(&app, &token, product_id).await;
+        let order = app.get(&format!("/orders/{order_id}"), Some(&token)).await;
+        let expires_at: chrono::DateTime<chrono::Utc> = order.ok(200)["expires_at"]
+            .as_str()
+            .expect("a pending order expires")
+            .parse()
+            .unwrap();
+        // Wait for the deadline itself (not for an event): from then on the expiry may fire.
+        app.eventually(super::WAIT, || async {
+            (chrono::Utc::now() >= expires_at).then_some(())
+        })
+        .await;
+        let callback = app.post(&path, None, paid(&checkout_id, 600)).await;
+        assert_eq!(callback.ok(200)["ResultCode"], 0);
+        let order = order_until(&app, &token, &order_id, |o| o["status"] == "paid").await;
+        assert_eq!(order["refund_due"], false, "round {round}: {order}");
+        let events = order_events(&app, &order_id).await;
+        let confirmed = events.iter().filter(|t| *t == "PaymentConfirmed").count();
+        assert_eq!(confirmed, 1, "round {round}: {events:?}");
+    }
+    assert_eq!(stock(&app, product_id).await, (7, 0));
+    app.stop().await;
+}
