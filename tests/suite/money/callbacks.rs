@@ -372,3 +372,66 @@ async fn a_success_at_the_deadline_is_paid_once() {
     assert_eq!(stock(&app, product_id).await, (7, 0));
     app.stop().await;
 }
+
+/// Daraja's callback arrives before the push's acceptance is recorded, and the process that
+/// records it does not settle the inbox right after (it stops in between): the timers' inbox
+/// sweep settles the kept callback once reactors run.
+#[tokio::test]
+async fn a_callback_that_came_before_its_push_was_recorded_is_settled_by_the_sweep() {
+    use tillroll::commands::CommandContext;
+    use tillroll::payments::StkPushAccepted;
+    use tillroll_events::OrderEvent;
+
+    let mut app = TestApp::spawn_without_reactors().await;
+    let (_, token) = customer(&app);
+    let product_id = product(&app, "Clock", 15_000, 2).await;
+    let order = super::checkout_one(&app, &token, product_id, PHONE).await;
+    let order_id: Uuid = order["id"].as_str().unwrap().parse().unwrap();
+    let events = app
+        .state
+        .store
+        .read_stream(&format!("order-{order_id}"), 0)
+        .await
+        .unwrap();
+    let attempt_id = events
+        .iter()
+        .find_map(|e| match e.decode::<OrderEvent>().ok()? {
+            OrderEvent::PaymentRequested { attempt_id, .. } => Some(attempt_id),
+            _ => None,
+        })
+        .expect("the order requested a payment");
+    let checkout_id = format!("ws_CO_early{}", Uuid::new_v4().simple());
+
+    // The callback first: kept, answered as Daraja expects, nothing settled.
+    let early = app
+        .post(&callback_path(&app), None, paid(&checkout_id, 150))
+        .await;
+    assert_eq!(early.ok(200)["ResultCode"], 0);
+    // Then the acceptance, recorded as the payment reactor does, minus its settling step.
+    let ctx = CommandContext::system(order_id, chrono::Utc::now());
+    let accepted = StkPushAccepted {
+        merchant_request_id: "29115-34620561-1".into(),
+        checkout_request_id: checkout_id.clone(),
+    };
+    let recorded = app
+        .state
+        .commands
+        .record_push_accepted(&ctx, order_id, attempt_id, &accepted, super::WAIT * 10)
+        .await
+        .expect("the acceptance is recorded");
+    let at = recorded.position.expect("events were appended").position;
+    let path = format!("/orders/{order_id}");
+    let waiting = app.get_after(&path, Some(&token), at).await;
+    assert_eq!(waiting.ok(200)["status"], "pending_payment");
+    assert_eq!(waiting.body["payment"]["checkout_request_id"], checkout_id);
+
+    // Reactors start here: the sweep finds the kept callback and settles it.
+    app.release_lock().await;
+    let order = order_until(&app, &token, &order_id.to_string(), |o| {
+        o["status"] == "paid"
+    })
+    .await;
+    assert_eq!(order["payment"]["mpesa_receipt"], "SKP4XG7T2B");
+    assert_eq!(stock(&app, product_id).await, (1, 0));
+    app.stop().await;
+}
