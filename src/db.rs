@@ -282,7 +282,14 @@ pub fn options_from_url(url: &str) -> Result<PgConnectOptions, sqlx::Error> {
 /// mode was asked for (`sslmode=` in the URL, or `PGSSLMODE`), connections to a loopback
 /// address or a Unix socket go without it; every other host keeps libpq's `prefer`.
 pub fn without_tls_on_loopback(options: PgConnectOptions, mode_given: bool) -> PgConnectOptions {
-    if mode_given || std::env::var_os("PGSSLMODE").is_some() {
+    let mode_given = mode_given || std::env::var_os("PGSSLMODE").is_some();
+    loopback_without_tls(options, mode_given)
+}
+
+/// [`without_tls_on_loopback`] once the environment was read: `mode_given` when the URL or
+/// `PGSSLMODE` asked for a mode.
+fn loopback_without_tls(options: PgConnectOptions, mode_given: bool) -> PgConnectOptions {
+    if mode_given {
         return options;
     }
     let host = options.get_host();
@@ -302,34 +309,41 @@ pub fn without_tls_on_loopback(options: PgConnectOptions, mode_given: bool) -> P
 
 #[cfg(test)]
 mod tests {
-    use sqlx::postgres::PgSslMode;
+    use std::str::FromStr;
 
-    use super::options_from_url;
+    use sqlx::postgres::{PgConnectOptions, PgSslMode};
 
-    fn mode(url: &str) -> PgSslMode {
-        options_from_url(url).unwrap().get_ssl_mode()
+    use super::loopback_without_tls;
+
+    /// The mode a URL ends up with, `PGSSLMODE` set or not (`env_mode`). Independent of the
+    /// environment the test runs in: a URL without `sslmode` starts from libpq's `prefer`.
+    fn mode(url: &str, env_mode: bool) -> PgSslMode {
+        let given = url.contains("sslmode=");
+        let mut options = PgConnectOptions::from_str(url).unwrap();
+        if !given {
+            options = options.ssl_mode(PgSslMode::Prefer);
+        }
+        loopback_without_tls(options, given || env_mode).get_ssl_mode()
     }
 
     #[test]
     fn tls_is_left_out_on_loopback_unless_asked_for() {
-        if std::env::var_os("PGSSLMODE").is_some() {
-            return;
+        for url in [
+            "postgres://u@127.0.0.1/db",
+            "postgres://u@localhost:5433/db",
+            "postgres://u@[::1]/db",
+            "postgres:///db?host=/var/run/postgresql",
+        ] {
+            assert!(matches!(mode(url, false), PgSslMode::Disable), "{url}");
+            // PGSSLMODE set: the mode is left to libpq's rules.
+            assert!(matches!(mode(url, true), PgSslMode::Prefer), "{url}");
         }
         assert!(matches!(
-            mode("postgres://u@127.0.0.1/db"),
-            PgSslMode::Disable
-        ));
-        assert!(matches!(
-            mode("postgres://u@localhost:5433/db"),
-            PgSslMode::Disable
-        ));
-        assert!(matches!(mode("postgres://u@[::1]/db"), PgSslMode::Disable));
-        assert!(matches!(
-            mode("postgres://u@db.example.com/db"),
+            mode("postgres://u@db.example.com/db", false),
             PgSslMode::Prefer
         ));
         assert!(matches!(
-            mode("postgres://u@127.0.0.1/db?sslmode=require"),
+            mode("postgres://u@127.0.0.1/db?sslmode=require", false),
             PgSslMode::Require
         ));
     }

@@ -17,7 +17,8 @@ pub struct BenchDb {
 }
 
 impl BenchDb {
-    pub async fn create() -> Self {
+    /// A fresh database, and a pool of `connections` kept open to it.
+    pub async fn create(connections: u32) -> Self {
         let server = tillroll::db::local_server().host("127.0.0.1").port(5432);
         let name = format!("tillroll_bench_{}", Uuid::new_v4().simple());
         let mut admin = PgConnection::connect_with(&server.clone().database("postgres"))
@@ -29,8 +30,8 @@ impl BenchDb {
             .expect("bench database created");
         let user = server.get_username().to_owned();
         let pool = PgPoolOptions::new()
-            .max_connections(40)
-            .min_connections(40)
+            .max_connections(connections)
+            .min_connections(connections)
             .connect_with(server.database(&name))
             .await
             .expect("bench database answers");

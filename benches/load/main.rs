@@ -92,6 +92,30 @@ fn main() {
         println!("wrote BENCHMARKS.md and BENCHMARKS.json");
     }
     println!("benchmark harness: {} measures", results.measures.len());
+    if flags.smoke {
+        let failures = smoke_failures(&results);
+        if !failures.is_empty() {
+            for failure in &failures {
+                eprintln!("smoke run failed: {failure}");
+            }
+            std::process::exit(1);
+        }
+    }
+}
+
+/// What makes a smoke run fail: a measure (reported or background) that ran nothing or had
+/// errors, or a value that could not be measured.
+fn smoke_failures(results: &Results) -> Vec<String> {
+    let measures = results.measures.iter().chain(&results.background);
+    let values = results
+        .values
+        .iter()
+        .filter(|(_, value)| !value.is_finite())
+        .map(|(name, value)| format!("{name}: {value}"));
+    measures
+        .filter_map(Measure::smoke_failure)
+        .chain(values)
+        .collect()
 }
 
 pub struct Results {
@@ -99,6 +123,8 @@ pub struct Results {
     pub measures: Vec<Measure>,
     /// Named scalar results (RSS, rebuild rate, lag…).
     pub values: Vec<(String, f64)>,
+    /// Load that other measures run under (not reported, but a smoke run checks it).
+    pub background: Vec<Measure>,
 }
 
 async fn run(flags: Flags) -> Results {
@@ -106,8 +132,10 @@ async fn run(flags: Flags) -> Results {
         flags: flags.clone(),
         measures: Vec::new(),
         values: Vec::new(),
+        background: Vec::new(),
     };
-    let db = data::BenchDb::create().await;
+    // A smoke run measures nothing: it keeps few connections of a Postgres that others share.
+    let db = data::BenchDb::create(if flags.smoke { 8 } else { 40 }).await;
     eprintln!("bench database {}", db.name);
 
     // Baselines and the store, in-process against the same Postgres.
@@ -138,7 +166,8 @@ async fn run(flags: Flags) -> Results {
         results.measures.push(p2);
         results.values.push(("P8 RSS under P2 (MiB)".into(), peak));
         srv.wait_ready(Duration::from_secs(300)).await;
-        let lag = server::projection_lag(&srv, &fixture, &flags, 16, half_load).await;
+        let (lag, background) = server::projection_lag(&srv, &fixture, &flags, 16, half_load).await;
+        results.background.extend(background);
         results.values.push(("P5 lag p50 (ms)".into(), lag.0));
         results.values.push(("P5 lag p99 (ms)".into(), lag.1));
         // Checkout last: it starts payment flows (STK pushes, callbacks, reconciliation) that

@@ -100,6 +100,21 @@ where
 }
 
 impl Measure {
+    /// Why this measure shows a broken harness or server, if it does: it ran no operation,
+    /// or one of them failed. (A smoke run has no thresholds, but it must fail on these.)
+    pub fn smoke_failure(&self) -> Option<String> {
+        if self.operations == 0 {
+            Some(format!("{} {}: no operation ran", self.id, self.name))
+        } else if self.errors > 0 {
+            Some(format!(
+                "{} {}: {} of {} operations failed",
+                self.id, self.name, self.errors, self.operations
+            ))
+        } else {
+            None
+        }
+    }
+
     pub fn line(&self) -> String {
         format!(
             "{:<4} {:<48} c={:<3} {:>9.0} op/s  p50 {:>7.2} ms  p99 {:>7.2} ms  p99.9 {:>7.2} ms  err {} conflict {}",

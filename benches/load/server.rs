@@ -305,7 +305,7 @@ pub async fn projection_lag(
     flags: &Flags,
     load: usize,
     rate: f64,
-) -> (f64, f64) {
+) -> ((f64, f64), Vec<Measure>) {
     let interval = Duration::from_secs_f64(load as f64 / rate.max(1.0));
     let background = {
         let tokens = Arc::new(fixture.customers.clone());
@@ -344,9 +344,14 @@ pub async fn projection_lag(
     let mut lags = Vec::new();
     let deadline = Instant::now() + flags.duration;
     let mut i = 0usize;
+    let (mut probes, mut failed) = (0u64, 0u64);
+    let succeeded = |reply: &Result<reqwest::Response, reqwest::Error>| {
+        reply.as_ref().is_ok_and(|r| r.status().is_success())
+    };
     while Instant::now() < deadline {
         let product = fixture.product_ids[i % fixture.product_ids.len()];
         i += 1;
+        probes += 1;
         let reply = srv
             .client
             .post(srv.url("/cart/items"))
@@ -354,15 +359,17 @@ pub async fn projection_lag(
             .json(&json!({"product_id": product, "quantity": 1}))
             .send()
             .await;
-        let Some(position) = reply.ok().and_then(|r| {
+        let position = reply.as_ref().ok().filter(|r| r.status().is_success());
+        let Some(position) = position.and_then(|r| {
             r.headers()
                 .get("x-log-position")
                 .and_then(|v| v.to_str().ok().map(str::to_owned))
         }) else {
+            failed += 1;
             continue;
         };
         let t = Instant::now();
-        let _ = srv
+        let waited_reply = srv
             .client
             .get(srv.url("/cart"))
             .bearer_auth(token)
@@ -371,21 +378,39 @@ pub async fn projection_lag(
             .await;
         let waited = t.elapsed();
         let t = Instant::now();
-        let _ = srv
+        let plain_reply = srv
             .client
             .get(srv.url("/cart"))
             .bearer_auth(token)
             .send()
             .await;
         let plain = t.elapsed();
+        if !succeeded(&waited_reply) || !succeeded(&plain_reply) {
+            failed += 1;
+            continue;
+        }
         lags.push(waited.saturating_sub(plain).as_secs_f64() * 1000.0);
     }
-    let _ = background.await;
+    let background = background.await.expect("the background load runs");
+    // The probes themselves, as a measure a smoke run checks (their latencies are the lags).
+    let probes = Measure {
+        id: "P5".into(),
+        name: "lag probes".into(),
+        concurrency: 1,
+        operations: probes,
+        errors: failed,
+        conflicts: 0,
+        seconds: flags.duration.as_secs_f64(),
+        throughput: probes as f64 / flags.duration.as_secs_f64(),
+        p50_ms: 0.0,
+        p99_ms: 0.0,
+        p999_ms: 0.0,
+    };
     lags.sort_by(f64::total_cmp);
     let pick = |p: f64| {
         lags.get(((lags.len() as f64 - 1.0) * p).round() as usize)
             .copied()
             .unwrap_or(f64::NAN)
     };
-    (pick(0.5), pick(0.99))
+    ((pick(0.5), pick(0.99)), vec![background, probes])
 }

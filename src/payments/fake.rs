@@ -158,6 +158,16 @@ impl FakeDaraja {
         self.shared.state().push_calls
     }
 
+    /// Settles a push with `outcome` but never sends its callback (it was lost on the way):
+    /// only an STK push query learns the outcome.
+    pub fn decide_silently(
+        &self,
+        checkout_request_id: &str,
+        outcome: FakeOutcome,
+    ) -> Result<(), String> {
+        self.shared.decide(checkout_request_id, outcome)
+    }
+
     /// Settles a push with `outcome` and POSTs its callback; returns our server's HTTP status.
     pub async fn send_callback(
         &self,

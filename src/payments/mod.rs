@@ -1,8 +1,10 @@
 //! The M-Pesa payment seam: the request and outcome types, the Daraja configuration and the
-//! `MpesaGateway` trait that reactors call; the real client, the simulator and a fake behind it.
+//! `MpesaGateway` trait that reactors call; the real client, the simulator and (for tests,
+//! with the `fake-daraja` feature) a fake behind it.
 
 pub mod callback;
 pub mod daraja;
+#[cfg(any(test, feature = "fake-daraja"))]
 pub mod fake;
 pub mod simulator;
 

@@ -6,6 +6,8 @@ mod support;
 mod accounts;
 mod audit;
 mod catalog;
+mod cli;
+mod consistency;
 mod http_basics;
 mod http_errors;
 mod money;

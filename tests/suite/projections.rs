@@ -14,11 +14,19 @@ use uuid::Uuid;
 
 use crate::support::TestDb;
 
-async fn list_products(store: &EventStore, count: usize) {
-    for chunk in 0..count / 50 {
-        let appends: Vec<StreamAppend> = (0..50)
-            .flat_map(|i| {
-                let id = Uuid::new_v4();
+/// Lists `count` products (50 per append) with `n` units of product `n` on hand, and after
+/// each 50 moves their stock in `ROUNDS` appends, each adding one unit to each product and
+/// reserving one. Unlike a listing or a price, an adjustment or a reservation is not
+/// idempotent: a batch of them applied twice, or lost, leaves different numbers; and they
+/// run through the whole log, where the runner is killed. Returns the last append's position.
+async fn list_products(store: &EventStore, count: usize) -> LogPosition {
+    let ids: Vec<Uuid> = (0..count).map(|_| Uuid::new_v4()).collect();
+    let mut last = LogPosition::START;
+    for (chunk, ids) in ids.chunks(50).enumerate() {
+        let appends: Vec<StreamAppend> = ids
+            .iter()
+            .enumerate()
+            .flat_map(|(i, &id)| {
                 let n = chunk * 50 + i;
                 let meta = Metadata::system(id);
                 let listed = ProductEvent::ProductListed {
@@ -59,9 +67,40 @@ async fn list_products(store: &EventStore, count: usize) {
                 ]
             })
             .collect();
-        store.append(&appends).await.unwrap();
+        last = store.append(&appends).await.unwrap().last;
+        for round in 0..ROUNDS {
+            let appends: Vec<StreamAppend> = ids
+                .iter()
+                .map(|&id| {
+                    let meta = Metadata::system(id);
+                    let adjusted = StockEvent::StockAdjusted {
+                        product_id: id,
+                        delta: 1,
+                        reason: format!("round {round}"),
+                    };
+                    let reserved = StockEvent::StockReserved {
+                        product_id: id,
+                        order_id: Uuid::new_v4(),
+                        quantity: 1,
+                    };
+                    StreamAppend {
+                        stream_id: StreamId::stock(id),
+                        expected: ExpectedVersion::Exact(1 + 2 * round),
+                        events: vec![
+                            NewEvent::new(adjusted.encode(), meta.clone()),
+                            NewEvent::new(reserved.encode(), meta),
+                        ],
+                    }
+                })
+                .collect();
+            last = store.append(&appends).await.unwrap().last;
+        }
     }
+    last
 }
+
+/// Rounds of stock movements after the listings.
+const ROUNDS: i64 = 3;
 
 async fn dump(db: &TestDb, tables: &[&str]) -> Vec<String> {
     let mut rows = Vec::new();
@@ -106,19 +145,9 @@ async fn caught_up(db: &TestDb, progress: &Progress, head: LogPosition) {
 async fn a_killed_projector_resumes_exactly_where_it_committed() {
     let db = TestDb::new().await;
     let store = EventStore::new(db.pool.clone());
-    list_products(&store, 3000).await;
-    // The last event appended: `store.head()` may still be behind it while another test's
-    // transaction holds the cluster's xmin back.
-    let (transaction_id, position): (i64, i64) = sqlx::query_as(
-        "SELECT transaction_id, global_position FROM events ORDER BY 1 DESC, 2 DESC LIMIT 1",
-    )
-    .fetch_one(&db.pool)
-    .await
-    .unwrap();
-    let head = LogPosition {
-        transaction_id,
-        position,
-    };
+    // The last event appended (`store.head()` may still be behind it while another test's
+    // transaction holds the cluster's xmin back).
+    let head = list_products(&store, 3000).await;
     let projectors: Vec<Arc<dyn Projector>> = vec![Arc::new(CatalogProjector)];
     let progress = Progress::new(&projectors);
 
@@ -147,10 +176,71 @@ async fn a_killed_projector_resumes_exactly_where_it_committed() {
         live.iter().filter(|r| r.starts_with("products:")).count(),
         3000
     );
+    // Every movement applied exactly once, whatever the rebuild says: product `n` has
+    // `n + ROUNDS` on hand and `ROUNDS` reserved.
+    let wrong: Vec<(String, i64, i64)> = sqlx::query_as(
+        "SELECT name, on_hand, reserved FROM products \
+         WHERE on_hand <> substr(name, 9)::bigint + $1 OR reserved <> $1 ORDER BY name",
+    )
+    .bind(ROUNDS)
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(wrong, [], "stock applied more or less than once");
     tillroll_projections::rebuild(&db.pool, &store, &CatalogProjector, &())
         .await
         .unwrap();
     let rebuilt = dump(&db, tables).await;
     assert_eq!(live, rebuilt);
+    db.drop().await;
+}
+
+/// The real runner on the real store, following the log live while writers append to it
+/// (listings, and stock movements that are not idempotent): once it reaches the last append
+/// the read model equals a rebuild from zero, and every movement counted once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_runner_follows_live_appends_exactly_once() {
+    let db = TestDb::new().await;
+    let store = EventStore::new(db.pool.clone());
+    let projectors: Vec<Arc<dyn Projector>> = vec![Arc::new(CatalogProjector)];
+    let progress = Progress::new(&projectors);
+    let (stop_tx, stop) = watch::channel(false);
+    let task = tokio::spawn(runner(&db, &store, &progress).run(stop));
+
+    // Three writers append while the runner follows; each waits for nothing but its own
+    // appends.
+    let writers: Vec<_> = (0..3)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { list_products(&store, 200).await })
+        })
+        .collect();
+    let mut head = LogPosition::START;
+    for writer in writers {
+        head = head.max(writer.await.unwrap());
+    }
+    caught_up(&db, &progress, head).await;
+    stop_tx.send(true).unwrap();
+    task.await.unwrap();
+
+    let tables = CatalogProjector.tables();
+    let live = dump(&db, tables).await;
+    assert_eq!(
+        live.iter().filter(|r| r.starts_with("products:")).count(),
+        600
+    );
+    let (wrong,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM products \
+         WHERE on_hand <> substr(name, 9)::bigint + $1 OR reserved <> $1",
+    )
+    .bind(ROUNDS)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(wrong, 0, "stock applied more or less than once");
+    tillroll_projections::rebuild(&db.pool, &store, &CatalogProjector, &())
+        .await
+        .unwrap();
+    assert_eq!(live, dump(&db, tables).await);
     db.drop().await;
 }

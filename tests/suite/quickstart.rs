@@ -1,13 +1,17 @@
-//! The README's quick start as a new user runs it: `tillroll` with no configuration at all
-//! (only a free port, so the test does not collide with a server already on 8080) comes up on
-//! the embedded default — local Postgres, database `tillroll` created if missing — and
-//! `/ready` answers 200.
+//! The README's quick start as a new user runs it: the real `tillroll` binary with no
+//! configuration but a free port (so the test does not collide with a server already on 8080)
+//! and a database — a fresh, empty one of this test's own, not the shared default `tillroll`
+//! (the binary would start reactors on whatever is there) — migrates it, and `/ready` answers
+//! 200; a TERM stops it gracefully.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::TestDb;
+
 #[tokio::test]
-async fn the_server_starts_with_no_configuration_and_becomes_ready() {
+async fn the_server_starts_on_an_empty_database_and_becomes_ready() {
+    let db = TestDb::empty().await;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .unwrap()
@@ -18,8 +22,9 @@ async fn the_server_starts_with_no_configuration_and_becomes_ready() {
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HOME", &home)
         .env("TILLROLL_LISTEN", format!("127.0.0.1:{port}"))
+        .env("DATABASE_URL", db.url())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("the tillroll binary starts");
 
@@ -43,8 +48,16 @@ async fn the_server_starts_with_no_configuration_and_becomes_ready() {
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
-    let status = child.wait().unwrap();
+    let output = child.wait_with_output().unwrap();
+    let (status, stderr) = (output.status, String::from_utf8_lossy(&output.stderr));
     let _ = std::fs::remove_dir_all(&home);
-    assert!(ready, "/ready never answered 200");
+    assert!(ready, "/ready never answered 200 ({}): {stderr}", db.url());
     assert!(status.success(), "graceful shutdown exits 0: {status}");
+    // It set up the database it was given.
+    let (migrations,): (i64,) = sqlx::query_as("SELECT count(*) FROM _sqlx_migrations")
+        .fetch_one(&db.pool)
+        .await
+        .expect("the binary ran the migrations");
+    assert_eq!(migrations, tillroll::db::MIGRATOR.iter().count() as i64);
+    db.drop().await;
 }

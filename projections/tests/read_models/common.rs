@@ -29,12 +29,11 @@ pub struct TestDb {
     appended: i64,
 }
 
-/// The server the tests use: `TILLROLL_TEST_DATABASE_URL` or `DATABASE_URL` if set (any
-/// database on it), else 127.0.0.1:5432 as `postgres`, then as `root` (trust auth).
+/// The server the tests use: `TEST_DATABASE_URL` if set (any database on it; the same
+/// variable as the main suite's), else 127.0.0.1:5432 as `postgres`, then as `root` (trust
+/// auth).
 async fn admin_options() -> PgConnectOptions {
-    let url =
-        std::env::var("TILLROLL_TEST_DATABASE_URL").or_else(|_| std::env::var("DATABASE_URL"));
-    if let Ok(url) = url {
+    if let Ok(url) = std::env::var("TEST_DATABASE_URL") {
         return PgConnectOptions::from_str(&url)
             .expect("a valid database URL")
             .database("postgres");

@@ -62,6 +62,15 @@ impl Shared {
     }
 
     /// Records `outcome` for a push and POSTs its callback; returns the receiver's status.
+    /// Gives a push its outcome without sending the callback: what a query will answer.
+    pub(super) fn decide(&self, id: &str, outcome: FakeOutcome) -> Result<(), String> {
+        let mut state = self.state();
+        let attempt = state.attempts.get_mut(id);
+        let attempt = attempt.ok_or_else(|| format!("no STK push with CheckoutRequestID {id}"))?;
+        attempt.outcome = Some(outcome);
+        Ok(())
+    }
+
     pub(super) async fn settle(
         &self,
         id: &str,

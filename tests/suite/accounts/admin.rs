@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use tillroll::commands::accounts::create_admin;
+use tillroll::commands::accounts::{AccountError, create_admin};
 use tillroll::config::Secret;
 
 use super::{PASSWORD, admin, field_of, login, register, unique_email};
@@ -257,7 +257,27 @@ async fn create_admin_promotes_an_existing_account() {
         .await
         .unwrap();
     assert_eq!(again, customer.id);
-    let bad = create_admin(&app.state.commands, "not-an-email", "short", "").await;
-    assert!(bad.is_err());
+    // Each bad input is refused for what is wrong with it, and none creates an account.
+    let fresh = unique_email("never");
+    for (email, password, name, wrong) in [
+        ("not-an-email", PASSWORD, "Admin", vec!["email"]),
+        (fresh.as_str(), "short", "Admin", vec!["password"]),
+        (fresh.as_str(), PASSWORD, "", vec!["name"]),
+        (
+            "not-an-email",
+            "short",
+            "",
+            vec!["email", "password", "name"],
+        ),
+    ] {
+        match create_admin(&app.state.commands, email, password, name).await {
+            Err(AccountError::Invalid(errors)) => {
+                let fields: Vec<&str> = errors.iter().map(|e| e.field).collect();
+                assert_eq!(fields, wrong, "{email} / {password} / {name:?}");
+            }
+            other => panic!("{email} / {password} / {name:?}: {other:?}"),
+        }
+    }
+    login(&app, &fresh, PASSWORD).await.problem(401);
     app.stop().await;
 }

@@ -179,3 +179,205 @@ async fn a_disabled_account_cannot_log_in_refresh_or_use_its_tokens() {
     refresh(&app, &account.refresh).await.problem(401);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_expired_refresh_token_is_refused() {
+    let app = TestApp::spawn().await;
+    let account = register(&app, "expiry").await;
+    let other = login(&app, &account.email, PASSWORD).await;
+    let other_refresh = other.ok(200)["refresh_token"].as_str().unwrap().to_owned();
+    // The registration's session reaches its expiry (the clock of the row, not of the test).
+    let expired = sqlx::query(
+        "UPDATE refresh_tokens SET expires_at = now() - interval '1 second' \
+         WHERE token_hash = (SELECT token_hash FROM refresh_tokens \
+                             WHERE customer_id = $1 ORDER BY issued_at LIMIT 1)",
+    )
+    .bind(account.id)
+    .execute(app.pool())
+    .await
+    .unwrap();
+    assert_eq!(expired.rows_affected(), 1);
+    refresh(&app, &account.refresh).await.problem(401);
+    // Its expiry is no reuse: the other session is untouched.
+    refresh(&app, &other_refresh).await.ok(200);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn logout_ends_only_the_callers_own_session() {
+    let app = TestApp::spawn().await;
+    let alice = register(&app, "alice").await;
+    let bob = register(&app, "bob").await;
+    let second = login(&app, &alice.email, PASSWORD).await;
+    let second_refresh = second.ok(200)["refresh_token"].as_str().unwrap().to_owned();
+
+    // Bob presents Alice's refresh token: answered as a logout, changing nothing.
+    let body = json!({"refresh_token": alice.refresh});
+    let reply = app.post("/auth/logout", Some(&bob.access), body).await;
+    assert_eq!(reply.status, 204, "{}", reply.text);
+    let alice_next = refresh(&app, &alice.refresh).await;
+    let alice_next = alice_next.ok(200)["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    refresh(&app, &bob.refresh).await.ok(200);
+
+    // Alice logs out of one session: the other lives on.
+    let body = json!({"refresh_token": alice_next});
+    let reply = app.post("/auth/logout", Some(&alice.access), body).await;
+    assert_eq!(reply.status, 204, "{}", reply.text);
+    refresh(&app, &alice_next).await.problem(401);
+    refresh(&app, &second_refresh).await.ok(200);
+    app.stop().await;
+}
+
+/// A client whose requests come from `127.0.0.<last>`: the login limiter counts failures per
+/// client address too, and this test is about the per-account count.
+fn client_from(last: u8) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, last]))
+        .build()
+        .unwrap()
+}
+
+async fn login_from(app: &TestApp, last: u8, email: &str, password: &str) -> Reply {
+    let request = client_from(last)
+        .post(app.url("/auth/login"))
+        .json(&json!({"email": email, "password": password}));
+    TestApp::read(request.send().await.expect("the server answers")).await
+}
+
+#[tokio::test]
+async fn a_successful_login_resets_the_accounts_failure_count() {
+    let app = TestApp::spawn().await;
+    let account = register(&app, "forgetful").await;
+    // Four failures (one short of the limit), a success, four more: no 429, since the
+    // success forgot the first four. Each round from its own address.
+    for (round, last) in [(0, 2), (1, 4)] {
+        for _ in 0..4 {
+            login_from(&app, last, &account.email, "wrong password!")
+                .await
+                .problem(401);
+        }
+        let reply = login_from(&app, last + 1, &account.email, PASSWORD).await;
+        assert_eq!(reply.status, 200, "round {round}: {}", reply.text);
+    }
+    // And the limit itself still holds: five failures in a row are.
+    for _ in 0..5 {
+        login_from(&app, 6, &account.email, "wrong password!")
+            .await
+            .problem(401);
+    }
+    login_from(&app, 7, &account.email, PASSWORD)
+        .await
+        .problem(429);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn two_concurrent_refreshes_of_one_token_issue_one_session() {
+    let app = TestApp::spawn().await;
+    let account = register(&app, "twice").await;
+    let (a, b) = tokio::join!(
+        refresh(&app, &account.refresh),
+        refresh(&app, &account.refresh)
+    );
+    let mut statuses = [a.status.as_u16(), b.status.as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 401], "{} / {}", a.text, b.text);
+    // The loser presented a spent token, which is what a thief does: the family is revoked,
+    // the winner's new token included, and exactly one successor was ever issued.
+    let winner = if a.status == 200 { &a } else { &b };
+    let next = winner.body["refresh_token"].as_str().unwrap();
+    refresh(&app, next).await.problem(401);
+    let (issued, live): (i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(*) FILTER (WHERE revoked_at IS NULL) FROM refresh_tokens \
+         WHERE customer_id = $1",
+    )
+    .bind(account.id)
+    .fetch_one(app.pool())
+    .await
+    .unwrap();
+    assert_eq!((issued, live), (2, 0));
+    app.stop().await;
+}
+
+/// Another `tillroll` process on the same database: the real binary, as a second node.
+struct OtherProcess {
+    child: std::process::Child,
+    base: String,
+}
+
+impl OtherProcess {
+    async fn start(app: &TestApp) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_tillroll"))
+            .arg("serve")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DATABASE_URL", app.database_url())
+            .env("TILLROLL_LISTEN", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("the tillroll binary starts");
+        let other = Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        app.eventually(std::time::Duration::from_secs(30), || async {
+            let answer = app
+                .client
+                .get(format!("{}/health", other.base))
+                .send()
+                .await;
+            answer.is_ok_and(|r| r.status() == 200).then_some(())
+        })
+        .await;
+        other
+    }
+
+    fn stop(mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn a_block_made_by_another_process_stops_the_tokens_here() {
+    let app = TestApp::spawn().await;
+    let (_, admin_token) = admin(&app).await;
+    let account = register(&app, "elsewhere").await;
+    // This process has seen the account's token work (and remembers it is not blocked).
+    app.get_after("/me", Some(&account.access), account.position)
+        .await
+        .ok(200);
+
+    // The admin disables the account through the other process.
+    let other = OtherProcess::start(&app).await;
+    let disabled = app
+        .client
+        .patch(format!("{}/users/{}", other.base, account.id))
+        .bearer_auth(&admin_token)
+        .json(&json!({"disabled": true}))
+        .send()
+        .await
+        .unwrap();
+    let disabled = TestApp::read(disabled).await;
+    other.stop();
+    assert_eq!(disabled.status, 200, "{}", disabled.text);
+    // Here the token stops working soon (README: within 2 s), long before it expires.
+    let refused = app
+        .eventually(std::time::Duration::from_secs(10), || async {
+            let reply = app.get("/me", Some(&account.access)).await;
+            (reply.status == 401).then_some(reply)
+        })
+        .await;
+    refused.problem(401);
+    app.stop().await;
+}

@@ -301,3 +301,50 @@ async fn the_order_feed_pushes_each_change() {
     drop(response);
     app.stop().await;
 }
+
+/// Daraja refuses the STK push itself (here: a client configured with the wrong passkey, so
+/// the password does not check out): the attempt fails with Daraja's answer, the order stays
+/// payable with its stock reserved, and a new attempt can be asked for.
+#[tokio::test]
+async fn a_push_daraja_refuses_fails_the_attempt_and_leaves_the_order_payable() {
+    use std::sync::Arc;
+    use tillroll::payments::fake::{FakeConfig, FakeDaraja};
+    use tillroll::payments::{DarajaClient, MpesaGateway, Secret};
+
+    let fake = FakeDaraja::start(FakeConfig::default())
+        .await
+        .expect("fake Daraja");
+    let mut client = fake.client_config();
+    client.passkey = Secret::new("not the passkey");
+    let gateway: Arc<dyn MpesaGateway> = Arc::new(DarajaClient::new(client).expect("client"));
+    let app = TestApp::spawn_with(crate::support::app::test_config(), Some(gateway)).await;
+    let (_, token) = customer(&app);
+    let product_id = product(&app, "Heater", 45_000, 2).await;
+
+    let order = super::checkout_one(&app, &token, product_id, PHONE).await;
+    let id = order["id"].as_str().unwrap().to_owned();
+    let failed = order_until(&app, &token, &id, |o| o["payment"]["status"] == "failed").await;
+    assert_eq!(failed["status"], "pending_payment");
+    let reason = failed["payment"]["failure_reason"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(reason.contains("Password"), "{reason}");
+    assert!(
+        fake.violations().iter().any(|v| v.starts_with("Password")),
+        "{:?}",
+        fake.violations()
+    );
+    assert!(fake.requests().is_empty(), "the fake accepted a push");
+    assert_eq!(stock(&app, product_id).await, (2, 1));
+
+    // The customer may ask again: a second attempt, refused the same way.
+    let retry = app
+        .post(&format!("/orders/{id}/payment"), Some(&token), json!({}))
+        .await;
+    assert_eq!(retry.ok(202)["payment"]["attempts"], 2, "{}", retry.text);
+    order_until(&app, &token, &id, |o| {
+        o["payment"]["attempts"] == 2 && o["payment"]["status"] == "failed"
+    })
+    .await;
+    app.stop().await;
+}

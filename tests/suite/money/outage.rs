@@ -91,10 +91,17 @@ async fn orders_in_flight_survive_a_restart() {
 
     app.restart().await;
     // The customer pays while the server is away: its callback is lost (it went to the old
-    // address), so only the reconciler's query can learn of it.
-    let _ = fake.send_callback(&checkout_id, FakeOutcome::Success).await;
+    // address, where nothing listens any more), so only the reconciler's query can learn of it.
+    let lost = fake.send_callback(&checkout_id, FakeOutcome::Success).await;
+    assert!(lost.is_err(), "the callback reached a server: {lost:?}");
 
     order_until(&app, &token, &paying_id, |o| o["status"] == "paid").await;
+    assert!(
+        fake.queries()
+            .iter()
+            .any(|q| q["CheckoutRequestID"] == checkout_id.as_str()),
+        "the order was settled without a query for its push"
+    );
     order_until(&app, &token, &unpaid_id, |o| o["status"] == "expired").await;
     assert_eq!(stock(&app, product_id).await, (4, 0));
     // The payment reactor resumed from its checkpoint: no push was sent twice.

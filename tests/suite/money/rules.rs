@@ -156,13 +156,26 @@ async fn who_may_cancel_ship_and_deliver() {
     let admin = admin(&app);
     let product_id = product(&app, "Chair", 80_000, 5).await;
 
-    let pending = super::checkout_one(&app, &owner, product_id, SILENT).await;
-    let pending_id = pending["id"].as_str().unwrap().to_owned();
+    let body = json!({"items": [{"product_id": product_id, "quantity": 1}], "phone": SILENT});
+    let placed = app.post("/orders", Some(&owner), body).await;
+    let pending_id = placed.ok(201)["id"].as_str().unwrap().to_owned();
+    let placed_at = placed.position().expect("a command's position");
     let order_path = format!("/orders/{pending_id}");
-    app.get(&order_path, Some(&stranger)).await.problem(404);
-    app.get(&format!("{order_path}/tracking"), Some(&stranger))
-        .await
-        .problem(404);
+    let tracking_path = format!("{order_path}/tracking");
+    // Both reads wait for the order's projection, so the stranger's 404 is the ownership
+    // check and not an order not projected yet: its owner and an admin see it at once.
+    for (path, who) in [
+        (&order_path, &owner),
+        (&order_path, &admin),
+        (&tracking_path, &owner),
+    ] {
+        app.get_after(path, Some(who), placed_at).await.ok(200);
+    }
+    for path in [&order_path, &tracking_path] {
+        app.get_after(path, Some(&stranger), placed_at)
+            .await
+            .problem(404);
+    }
     app.post(&format!("{order_path}/cancel"), Some(&stranger), json!({}))
         .await
         .problem(404);
@@ -348,5 +361,131 @@ async fn checkout_with_an_idempotency_key_happens_once() {
     assert_eq!(stock(&app, product_id).await, (5, 2));
     let other = TestApp::read(send(json!({"phone": PHONE})).await.unwrap()).await;
     other.problem(409);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_paid_order_is_delivered_only_after_it_shipped() {
+    let app = TestApp::spawn().await;
+    let (_, owner) = customer(&app);
+    let admin = admin(&app);
+    let product_id = product(&app, "Kettle", 25_000, 3).await;
+    let order = super::checkout_one(&app, &owner, product_id, PHONE).await;
+    let id = order["id"].as_str().unwrap().to_owned();
+    order_until(&app, &owner, &id, |o| o["status"] == "paid").await;
+    let path = format!("/orders/{id}");
+
+    app.post(&format!("{path}/deliver"), Some(&admin), json!({}))
+        .await
+        .problem(409);
+    let shipped = app
+        .post(
+            &format!("{path}/ship"),
+            Some(&admin),
+            json!({"carrier": "G4S", "tracking_number": "KE123"}),
+        )
+        .await;
+    assert_eq!(shipped.ok(200)["status"], "shipped");
+    let delivered = app
+        .post(&format!("{path}/deliver"), Some(&admin), json!({}))
+        .await;
+    assert_eq!(delivered.ok(200)["status"], "delivered");
+    let at = delivered.position().expect("a command's position");
+    let tracking = app
+        .get_after(&format!("{path}/tracking"), Some(&owner), at)
+        .await;
+    let history: Vec<&str> = tracking.ok(200)["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["status"].as_str().unwrap())
+        .collect();
+    let tail = &history[history.len().saturating_sub(2)..];
+    assert_eq!(tail, ["shipped", "delivered"], "{history:?}");
+    app.post(&format!("{path}/deliver"), Some(&admin), json!({}))
+        .await
+        .problem(409);
+    // Paid, shipped and delivered: one unit sold, nothing left reserved.
+    assert_eq!(stock(&app, product_id).await, (2, 0));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn checkout_refuses_a_line_whose_stock_fell_after_it_was_added() {
+    let app = TestApp::spawn().await;
+    let (_, token) = customer(&app);
+    let admin = admin(&app);
+    let scarce = product(&app, "Blender", 40_000, 5).await;
+    let plenty = product(&app, "Spoon", 5_000, 50).await;
+    for (product_id, quantity) in [(scarce, 3), (plenty, 2)] {
+        let body = json!({"product_id": product_id, "quantity": quantity});
+        app.post("/cart/items", Some(&token), body).await.ok(200);
+    }
+    let lowered = app
+        .call(
+            Method::PUT,
+            &format!("/products/{scarce}/stock"),
+            Some(&admin),
+            Some(json!({"on_hand": 1})),
+        )
+        .await;
+    assert_eq!(lowered.ok(200)["available"], 1);
+
+    let reply = app
+        .post("/checkout", Some(&token), json!({"phone": SILENT}))
+        .await;
+    let short = &reply.problem(409)["short_lines"];
+    assert_eq!(
+        short,
+        &json!([{"product_id": scarce, "requested": 3, "available": 1}]),
+        "{}",
+        reply.text
+    );
+    // All or nothing: neither line was reserved, and the cart is still there to fix.
+    assert_eq!(stock(&app, scarce).await, (1, 0));
+    assert_eq!(stock(&app, plenty).await, (50, 0));
+    let fixed = app
+        .call(
+            Method::PATCH,
+            &format!("/cart/items/{scarce}"),
+            Some(&token),
+            Some(json!({"quantity": 1})),
+        )
+        .await;
+    assert_eq!(fixed.ok(200)["items"].as_array().unwrap().len(), 2);
+    let order = app
+        .post("/checkout", Some(&token), json!({"phone": SILENT}))
+        .await;
+    assert_eq!(order.ok(201)["total"], 40_000 + 2 * 5_000);
+    assert_eq!(stock(&app, scarce).await, (1, 1));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn checkout_charges_the_price_of_the_moment_not_of_the_cart() {
+    let app = TestApp::spawn().await;
+    let (_, token) = customer(&app);
+    let admin = admin(&app);
+    let product_id = product(&app, "Toaster", 30_000, 5).await;
+    let body = json!({"product_id": product_id, "quantity": 2});
+    let cart = app.post("/cart/items", Some(&token), body).await;
+    assert_eq!(cart.ok(200)["items"][0]["unit_price"], 30_000);
+    let changed = app
+        .call(
+            Method::PATCH,
+            &format!("/products/{product_id}"),
+            Some(&admin),
+            Some(json!({"price": 35_000})),
+        )
+        .await;
+    assert_eq!(changed.ok(200)["price"], 35_000);
+
+    let order = app
+        .post("/checkout", Some(&token), json!({"phone": SILENT}))
+        .await;
+    let order = order.ok(201);
+    assert_eq!(order["items"][0]["unit_price"], 35_000);
+    assert_eq!(order["items"][0]["line_total"], 70_000);
+    assert_eq!(order["total"], 70_000);
     app.stop().await;
 }

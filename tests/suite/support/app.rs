@@ -14,6 +14,9 @@ use tokio::task::JoinHandle;
 
 use super::TestDb;
 
+/// The projection runner's leader lock (`tillroll_projections::runner`, private there).
+const PROJECTIONS_LOCK: i64 = 0x7469_6c6c_726f_6c6c; // "tillroll"
+
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
@@ -81,19 +84,36 @@ impl TestApp {
     /// them), as a second process would. For tests that write an order's payment events by
     /// hand, which a live payment reactor would race to write as well.
     pub async fn spawn_without_reactors() -> Self {
+        Self::spawn_standing_by(tillroll::commands::reactors::LEADER_LOCK).await
+    }
+
+    /// The server standing by for projections: another session holds the projectors' lock,
+    /// so no read model moves until [`TestApp::release_lock`].
+    pub async fn spawn_without_projectors() -> Self {
+        Self::spawn_standing_by(PROJECTIONS_LOCK).await
+    }
+
+    async fn spawn_standing_by(lock: i64) -> Self {
         let db = TestDb::with_pool_size(6).await;
         let options = db.pool.connect_options().as_ref().clone();
         let mut leader = sqlx::PgConnection::connect_with(&options)
             .await
-            .expect("a session for the reactors' lock");
+            .expect("a session for the lock");
         sqlx::query("SELECT pg_advisory_lock($1)")
-            .bind(tillroll::commands::reactors::LEADER_LOCK)
+            .bind(lock)
             .execute(&mut leader)
             .await
-            .expect("the reactors' lock is free in a fresh database");
+            .expect("the lock is free in a fresh database");
         let mut app = Self::spawn_on(db, test_config(), None).await;
         app.leader = Some(leader);
         app
+    }
+
+    /// Ends the session that held the reactors' or projectors' lock: this server takes over.
+    pub async fn release_lock(&mut self) {
+        if let Some(leader) = self.leader.take() {
+            leader.close().await.expect("the lock's session closes");
+        }
     }
 
     pub async fn spawn_with(config: Config, gateway: Option<Arc<dyn MpesaGateway>>) -> Self {
@@ -165,6 +185,11 @@ impl TestApp {
         self.state = state;
         self.stop = Some(stop);
         self.server = Some(server);
+    }
+
+    /// A `DATABASE_URL` for this app's database, for a `tillroll` process beside it.
+    pub fn database_url(&self) -> String {
+        self.db.as_ref().expect("running").url()
     }
 
     pub fn url(&self, path: &str) -> String {
