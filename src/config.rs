@@ -130,7 +130,9 @@ impl Config {
                     .parse()
                     .ok()
                     .filter(|n| (2..=500).contains(n))
-                    .ok_or_else(|| err("TILLROLL_DB_POOL_SIZE", "expected a number from 2 to 500"))?,
+                    .ok_or_else(|| {
+                        err("TILLROLL_DB_POOL_SIZE", "expected a number from 2 to 500")
+                    })?,
             },
             lease_ttl: duration("TILLROLL_LEASE_TTL", "5s")?,
         })

@@ -52,15 +52,13 @@ impl AppState {
             ));
         };
         let names = names.unwrap_or(self.projector_names.as_slice());
-        Ok(
-            tillroll_projections::wait_for(
-                &self.pool,
-                &self.progress,
-                names,
-                target,
-                deadline.saturating_duration_since(tokio::time::Instant::now()),
-            )
-            .await?,
+        Ok(tillroll_projections::wait_for(
+            &self.pool,
+            &self.progress,
+            names,
+            target,
+            deadline.saturating_duration_since(tokio::time::Instant::now()),
         )
+        .await?)
     }
 }

@@ -64,15 +64,13 @@ impl Fence {
     /// Whether the lease still holds, by the database (for workers whose writes are not
     /// table rows, before an external effect).
     pub async fn holds<'e>(&self, executor: impl PgExecutor<'e>) -> Result<bool, sqlx::Error> {
-        let (held,): (bool,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {}",
-            fence_sql(1)
-        )))
-        .bind(&self.lease)
-        .bind(&self.holder)
-        .bind(self.epoch)
-        .fetch_one(executor)
-        .await?;
+        let (held,): (bool,) =
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {}", fence_sql(1))))
+                .bind(&self.lease)
+                .bind(&self.holder)
+                .bind(self.epoch)
+                .fetch_one(executor)
+                .await?;
         Ok(held)
     }
 }

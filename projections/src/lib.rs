@@ -3,10 +3,10 @@
 //! transaction as its writes.
 
 mod batch;
-pub mod lease;
 pub mod carts;
 pub mod catalog;
 pub mod customers;
+pub mod lease;
 pub mod orders;
 mod rebuild;
 mod runner;

@@ -87,8 +87,7 @@ async fn read_checkpoint(
     } else {
         "SELECT log_index, position FROM checkpoints WHERE name = $1"
     };
-    let (log_index, position): (i64, i64) =
-        sqlx::query_as(sql).bind(name).fetch_one(conn).await?;
+    let (log_index, position): (i64, i64) = sqlx::query_as(sql).bind(name).fetch_one(conn).await?;
     Ok(LogPosition {
         log_index,
         position,
@@ -253,33 +252,32 @@ impl Runner {
         let leases = self.leases.clone().unwrap_or_else(|| {
             Leases::new(self.pool.connect_options().as_ref().clone(), DEFAULT_TTL)
         });
-        let mut tasks: Vec<_> = self
-            .projectors
-            .iter()
-            .map(|projector| {
-                let lease = leases.watch(&lease_name(projector.name()));
-                let pool = self.pool.clone();
-                let feed = self.feed.clone();
-                let projector = projector.clone();
-                let progress = self.progress.clone();
-                tokio::spawn(while_held(lease, shutdown.clone(), move |fence, halt| {
-                    follow(
-                        pool.clone(),
-                        feed.clone(),
-                        projector.clone(),
-                        progress.clone(),
-                        fence,
-                        halt,
-                    )
-                }))
+        // A JoinSet: aborting this task (or dropping it) aborts the projectors and the keeper
+        // with it, so no orphan keeps a lease.
+        let mut tasks = tokio::task::JoinSet::new();
+        for task in self.projectors.iter().map(|projector| {
+            let lease = leases.watch(&lease_name(projector.name()));
+            let pool = self.pool.clone();
+            let feed = self.feed.clone();
+            let projector = projector.clone();
+            let progress = self.progress.clone();
+            while_held(lease, shutdown.clone(), move |fence, halt| {
+                follow(
+                    pool.clone(),
+                    feed.clone(),
+                    projector.clone(),
+                    progress.clone(),
+                    fence,
+                    halt,
+                )
             })
-            .collect();
+        }) {
+            tasks.spawn(task);
+        }
         if own_keeper {
-            tasks.push(tokio::spawn(leases.run(shutdown)));
+            tasks.spawn(leases.run(shutdown));
         }
-        for task in tasks {
-            let _ = task.await;
-        }
+        while tasks.join_next().await.is_some() {}
     }
 }
 

@@ -183,7 +183,10 @@ async fn get_metrics(State(state): State<AppState>) -> Response {
         state.metrics.oldest_transaction_seconds.set(oldest as i64);
         state.metrics.unsequenced_seconds.set(unsequenced as i64);
     }
-    state.metrics.leases_held.set(state.leases.held().len() as i64);
+    state
+        .metrics
+        .leases_held
+        .set(state.leases.held().len() as i64);
     if let Ok(head) = state.store.head().await {
         state.metrics.log_head.set(head.log_index);
     }

@@ -34,9 +34,11 @@ pub fn spawn(
 ) -> Vec<JoinHandle<()>> {
     let payment = {
         let state = state.clone();
-        while_held(leases.watch(PAYMENT_LEASE), stop.clone(), move |fence, halt| {
-            payment::run(state.clone(), fence, halt)
-        })
+        while_held(
+            leases.watch(PAYMENT_LEASE),
+            stop.clone(),
+            move |fence, halt| payment::run(state.clone(), fence, halt),
+        )
     };
     let timers = {
         let state = state.clone();

@@ -130,11 +130,7 @@ async fn record_dispatch(
 
 /// Sends the push of one attempt and records Daraja's answer. Failures to record are logged:
 /// the order stays payable until it expires.
-async fn handle(
-    state: &AppState,
-    fence: &Fence,
-    event: &RecordedEvent,
-) -> Result<(), sqlx::Error> {
+async fn handle(state: &AppState, fence: &Fence, event: &RecordedEvent) -> Result<(), sqlx::Error> {
     let Ok(OrderEvent::PaymentRequested {
         order_id,
         attempt_id,

@@ -21,7 +21,7 @@ use crate::support::TestDb;
 /// run through the whole log, where the runner is killed. Returns the last append's position.
 async fn list_products(store: &EventStore, count: usize) -> LogPosition {
     let ids: Vec<Uuid> = (0..count).map(|_| Uuid::new_v4()).collect();
-    let mut last = LogPosition::START;
+    let mut last = 0;
     for (chunk, ids) in ids.chunks(50).enumerate() {
         let appends: Vec<StreamAppend> = ids
             .iter()
@@ -96,7 +96,11 @@ async fn list_products(store: &EventStore, count: usize) -> LogPosition {
             last = store.append(&appends).await.unwrap().last;
         }
     }
-    last
+    store
+        .resolve(last)
+        .await
+        .unwrap()
+        .expect("the last append is in the log")
 }
 
 /// Rounds of stock movements after the listings.

@@ -128,15 +128,12 @@ impl TestDb {
 
     /// The position of the last appended event.
     pub async fn head(&self) -> LogPosition {
-        let (transaction_id, position): (i64, i64) = sqlx::query_as(
-            "SELECT transaction_id, global_position FROM events \
-             ORDER BY transaction_id DESC, global_position DESC LIMIT 1",
-        )
-        .fetch_one(&self.pool)
-        .await
-        .expect("head");
+        let (position,): (i64,) = sqlx::query_as("SELECT max(global_position) FROM events")
+            .fetch_one(&self.pool)
+            .await
+            .expect("head");
         LogPosition {
-            transaction_id,
+            log_index: position,
             position,
         }
     }
@@ -159,15 +156,13 @@ impl TestDb {
                 return applied;
             };
             projector.apply(&mut tx, &events).await.expect("apply");
-            sqlx::query(
-                "UPDATE checkpoints SET transaction_id = $2, position = $3 WHERE name = $1",
-            )
-            .bind(projector.name())
-            .bind(last.transaction_id)
-            .bind(last.position)
-            .execute(&mut *tx)
-            .await
-            .expect("store checkpoint");
+            sqlx::query("UPDATE checkpoints SET log_index = $2, position = $3 WHERE name = $1")
+                .bind(projector.name())
+                .bind(last.log_index)
+                .bind(last.position)
+                .execute(&mut *tx)
+                .await
+                .expect("store checkpoint");
             tx.commit().await.expect("commit");
             applied += events.len();
         }
@@ -243,13 +238,10 @@ impl Drop for TestDb {
     }
 }
 
-/// Reads `events` in the store's `(transaction_id, global_position)` order.
+/// Reads `events` in `global_position` order, standing the position in for the log index.
 ///
-/// Unlike the store it does not hold back transactions above the snapshot's xmin: that xmin
-/// is cluster-wide, so any open transaction of another test suite on the same server (in
-/// another database) would stall these tests. The tests append one transaction at a time
-/// from one task, so commit order is transaction-id order and nothing can appear behind a
-/// reader.
+/// The tests append one transaction at a time from one task, so that order is commit order
+/// and nothing can appear behind a reader (the store's own sequencer is tested in the suite).
 pub struct TableFeed;
 
 #[async_trait]
@@ -261,14 +253,13 @@ impl EventFeed for TableFeed {
         limit: i64,
     ) -> Result<Vec<RecordedEvent>, ProjectionError> {
         let rows = sqlx::query(
-            "SELECT global_position, transaction_id, stream_id, stream_version, event_id, \
+            "SELECT global_position, stream_id, stream_version, event_id, \
                  event_type, schema_version, data, metadata, recorded_at, hash \
              FROM events \
-             WHERE (transaction_id, global_position) > ($1, $2) \
-             ORDER BY transaction_id, global_position LIMIT $3",
+             WHERE global_position > $1 \
+             ORDER BY global_position LIMIT $2",
         )
-        .bind(after.transaction_id)
-        .bind(after.position)
+        .bind(after.log_index.max(0))
         .bind(limit)
         .fetch_all(conn)
         .await?;
@@ -292,7 +283,7 @@ fn recorded(row: &PgRow) -> Result<RecordedEvent, sqlx::Error> {
     let metadata: Value = row.try_get("metadata")?;
     Ok(RecordedEvent {
         position: row.try_get("global_position")?,
-        transaction_id: row.try_get("transaction_id")?,
+        log_index: Some(row.try_get("global_position")?),
         stream_id: row.try_get("stream_id")?,
         version: row.try_get("stream_version")?,
         event_id: row.try_get("event_id")?,

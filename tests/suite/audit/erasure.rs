@@ -128,7 +128,7 @@ async fn after_closing_an_account_nothing_shows_the_persons_data_and_the_log_sti
         .await;
     assert_eq!(stream.ok(200)[0]["data"]["name"], WANJIRU.name);
     assert_eq!(stream.body[0]["data"]["email"], WANJIRU.email);
-    let last = last_appended(&app).await.position;
+    let last = last_appended(&app).await;
     assert!(
         app.state
             .wait_for_position(last, None, Duration::from_secs(20))
@@ -161,7 +161,7 @@ async fn after_closing_an_account_nothing_shows_the_persons_data_and_the_log_sti
     .await;
     assert!(
         app.state
-            .wait_for_position(r.last.position, None, Duration::from_secs(20))
+            .wait_for_position(r.last, None, Duration::from_secs(20))
             .await
             .unwrap()
     );

@@ -18,8 +18,9 @@ use tillroll::domain::order::{self, Order};
 use tillroll::domain::phone::Msisdn;
 use tillroll::domain::stock::{self, Stock};
 use tillroll::domain::validate::{Actor, Email, PersonName};
+use tillroll::store::Located;
 use tillroll::store::{AppendResult, EventStore, ExpectedVersion, NewEvent, StreamAppend};
-use tillroll_events::{DomainEvent, LogPosition, Metadata, StreamId};
+use tillroll_events::{DomainEvent, Metadata, StreamId};
 use uuid::Uuid;
 
 use crate::support::TestApp;
@@ -298,27 +299,22 @@ pub async fn order_paid_after_a_failure(
 
 /// Waits until the gap-safe log reads up to `last`. Transaction ids are cluster-wide, so an
 /// open transaction of any other test holds every reader back for a moment.
-pub async fn readable(app: &TestApp, last: LogPosition) {
+/// Waits until the event at `last` (a position from an append) has its place in the log.
+pub async fn readable(app: &TestApp, last: i64) {
     let store = &app.state.store;
     app.eventually(Duration::from_secs(20), || async {
-        (store.head().await.unwrap() >= last).then_some(())
+        matches!(store.locate(last).await.unwrap(), Located::At(_)).then_some(())
     })
     .await;
 }
 
 /// The position of the last event appended (in tests that append one after another).
-pub async fn last_appended(app: &TestApp) -> LogPosition {
-    let (transaction_id, position): (i64, i64) = sqlx::query_as(
-        "SELECT transaction_id, global_position FROM events \
-         ORDER BY transaction_id DESC, global_position DESC LIMIT 1",
-    )
-    .fetch_one(app.pool())
-    .await
-    .unwrap();
-    LogPosition {
-        transaction_id,
-        position,
-    }
+pub async fn last_appended(app: &TestApp) -> i64 {
+    let (position,): (i64,) = sqlx::query_as("SELECT max(global_position) FROM events")
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    position
 }
 
 /// The types of a JSON array of events.

@@ -419,7 +419,7 @@ async fn a_callback_that_came_before_its_push_was_recorded_is_settled_by_the_swe
         .record_push_accepted(&ctx, order_id, attempt_id, &accepted, super::WAIT * 10)
         .await
         .expect("the acceptance is recorded");
-    let at = recorded.position.expect("events were appended").position;
+    let at = recorded.position.expect("events were appended");
     let path = format!("/orders/{order_id}");
     let waiting = app.get_after(&path, Some(&token), at).await;
     assert_eq!(waiting.ok(200)["status"], "pending_payment");

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
-use sqlx::Connection;
 use tillroll::payments::{MpesaGateway, Simulator};
 use tillroll::state::AppState;
 use tillroll::{Application, Config};
@@ -14,16 +13,17 @@ use tokio::task::JoinHandle;
 
 use super::TestDb;
 
-/// The projection runner's leader lock (`tillroll_projections::runner`, private there).
-const PROJECTIONS_LOCK: i64 = 0x7469_6c6c_726f_6c6c; // "tillroll"
+/// Who holds the leases of a server standing by.
+const STANDBY_HOLDER: &str = "test-standby";
 
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     pub state: AppState,
     db: Option<TestDb>,
-    /// A session holding the reactors' leadership, when the app must run none.
-    leader: Option<sqlx::PgConnection>,
+    /// Leases held for another (never running) node, when the app must run none of that
+    /// work.
+    leader: Option<Vec<String>>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
 }
@@ -84,35 +84,45 @@ impl TestApp {
     /// them), as a second process would. For tests that write an order's payment events by
     /// hand, which a live payment reactor would race to write as well.
     pub async fn spawn_without_reactors() -> Self {
-        Self::spawn_standing_by(tillroll::commands::reactors::LEADER_LOCK).await
+        let leases: Vec<String> = tillroll::workers::LEASES.map(str::to_owned).to_vec();
+        Self::spawn_standing_by(leases).await
     }
 
     /// The server standing by for projections: another session holds the projectors' lock,
     /// so no read model moves until [`TestApp::release_lock`].
     pub async fn spawn_without_projectors() -> Self {
-        Self::spawn_standing_by(PROJECTIONS_LOCK).await
+        let leases = tillroll_projections::all()
+            .iter()
+            .map(|p| tillroll_projections::lease_name(p.name()))
+            .collect();
+        Self::spawn_standing_by(leases).await
     }
 
-    async fn spawn_standing_by(lock: i64) -> Self {
+    async fn spawn_standing_by(leases: Vec<String>) -> Self {
         let db = TestDb::with_pool_size(6).await;
-        let options = db.pool.connect_options().as_ref().clone();
-        let mut leader = sqlx::PgConnection::connect_with(&options)
-            .await
-            .expect("a session for the lock");
-        sqlx::query("SELECT pg_advisory_lock($1)")
-            .bind(lock)
-            .execute(&mut leader)
-            .await
-            .expect("the lock is free in a fresh database");
+        sqlx::query(
+            "INSERT INTO leases (name, holder, epoch, expires_at, renewed_at) \
+             SELECT name, $2, 1, now() + interval '1 day', now() FROM unnest($1::text[]) name",
+        )
+        .bind(&leases)
+        .bind(STANDBY_HOLDER)
+        .execute(&db.pool)
+        .await
+        .expect("the leases are free in a fresh database");
         let mut app = Self::spawn_on(db, test_config(), None).await;
-        app.leader = Some(leader);
+        app.leader = Some(leases);
         app
     }
 
-    /// Ends the session that held the reactors' or projectors' lock: this server takes over.
+    /// Gives back the leases another node held: this server takes them over.
     pub async fn release_lock(&mut self) {
-        if let Some(leader) = self.leader.take() {
-            leader.close().await.expect("the lock's session closes");
+        if let Some(leases) = self.leader.take() {
+            sqlx::query("DELETE FROM leases WHERE name = ANY($1) AND holder = $2")
+                .bind(&leases)
+                .bind(STANDBY_HOLDER)
+                .execute(self.pool())
+                .await
+                .expect("the leases are given back");
         }
     }
 
@@ -278,9 +288,7 @@ impl TestApp {
         if let Some(server) = self.server.take() {
             let _ = server.await;
         }
-        if let Some(leader) = self.leader.take() {
-            let _ = leader.close().await;
-        }
+        self.leader = None;
         if let Some(db) = self.db.take() {
             db.drop().await;
         }

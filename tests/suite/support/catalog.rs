@@ -52,6 +52,6 @@ pub async fn list_product_at(
     let outcome = catalog::list_product(&app.state.commands, &ctx, actor, new)
         .await
         .expect("the product is listed");
-    let position = outcome.position.expect("events were appended").position;
+    let position = outcome.position.expect("events were appended");
     (outcome.value.id, position)
 }
