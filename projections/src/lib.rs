@@ -16,7 +16,9 @@ use sqlx::PgConnection;
 use tillroll_events::{LogPosition, RecordedEvent};
 
 pub use rebuild::{RebuildProgress, rebuild, rebuild_all};
-pub use runner::{Progress, Runner, lease_name, load_checkpoint, wait_for};
+pub use runner::{
+    Progress, Runner, lease_name, load_checkpoint, store_checkpoint_fenced, wait_for,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectionError {

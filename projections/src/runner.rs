@@ -95,7 +95,8 @@ async fn read_checkpoint(
 }
 
 /// Moves a checkpoint under `fence`; `ProjectionError::LeaseLost` when the lease moved on.
-async fn store_checkpoint_fenced(
+/// (Reactors' checkpoints too.)
+pub async fn store_checkpoint_fenced(
     conn: &mut PgConnection,
     name: &str,
     at: LogPosition,

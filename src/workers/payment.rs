@@ -82,26 +82,13 @@ async fn save_checkpoint(
     fence: &Fence,
     at: LogPosition,
 ) -> Result<(), sqlx::Error> {
-    let moved = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "UPDATE checkpoints SET log_index = $2, position = $3, updated_at = now() \
-         WHERE name = $1 AND {}",
-        fence_sql(4)
-    )))
-    .bind(CHECKPOINT)
-    .bind(at.log_index)
-    .bind(at.position)
-    .bind(&fence.lease)
-    .bind(&fence.holder)
-    .bind(fence.epoch)
-    .execute(&state.pool)
-    .await?;
-    if moved.rows_affected() == 0 {
-        return Err(sqlx::Error::Protocol(format!(
-            "the lease {} is no longer held",
-            fence.lease
-        )));
-    }
-    Ok(())
+    let mut conn = state.pool.acquire().await?;
+    tillroll_projections::store_checkpoint_fenced(&mut conn, CHECKPOINT, at, fence)
+        .await
+        .map_err(|error| match error {
+            tillroll_projections::ProjectionError::Database(error) => error,
+            other => sqlx::Error::Protocol(other.to_string()),
+        })
 }
 
 /// Records, under the lease, that this attempt's push is about to be sent; `false` when it was
