@@ -16,6 +16,9 @@ pub struct EventMetadataView {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct EventView {
     pub position: i64,
+    /// The event's place in the log (0, 1, 2, … in the order readers see it); null only for
+    /// an event not yet sequenced (never in the export or the feed).
+    pub log_index: Option<i64>,
     pub stream_id: String,
     pub version: i64,
     pub event_id: Uuid,
@@ -34,6 +37,7 @@ impl From<&RecordedEvent> for EventView {
     fn from(e: &RecordedEvent) -> Self {
         Self {
             position: e.position,
+            log_index: e.log_index,
             stream_id: e.stream_id.clone(),
             version: e.version,
             event_id: e.event_id,
