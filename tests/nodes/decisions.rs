@@ -22,6 +22,30 @@ fn order(product: Uuid) -> serde_json::Value {
     json!({"items": [{"product_id": product, "quantity": 1}], "phone": PHONE})
 }
 
+/// Places an order of one unit through `node`; asserts 201; its id.
+async fn place(cluster: &Cluster, node: usize, customer: &str, product: Uuid) -> String {
+    let placed = cluster
+        .must(
+            node,
+            Method::POST,
+            "/orders",
+            customer,
+            Some(order(product)),
+        )
+        .await;
+    assert_eq!(placed.status, 201, "node {node}: {placed:?}");
+    placed.body["id"].as_str().unwrap().to_owned()
+}
+
+/// Cancels an order through `node`; asserts 200.
+async fn cancel(cluster: &Cluster, node: usize, customer: &str, id: &str) {
+    let path = format!("/orders/{id}/cancel");
+    let cancelled = cluster
+        .must(node, Method::POST, &path, customer, Some(json!({})))
+        .await;
+    assert_eq!(cancelled.status, 200, "node {node}: {cancelled:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_last_unit_cancelled_on_one_node_sells_on_another() {
     let (cluster, db) = cluster(3).await;
@@ -30,66 +54,21 @@ async fn the_last_unit_cancelled_on_one_node_sells_on_another() {
     let (_, customer) = cluster.customer();
     // Every node has decided on this product (and cached it) before the rounds begin.
     for node in 0..3 {
-        let first = cluster
-            .must(
-                node,
-                Method::POST,
-                "/orders",
-                &customer,
-                Some(order(product)),
-            )
-            .await;
-        assert_eq!(first.status, 201, "node {node}: {first:?}");
-        let id = first.body["id"].as_str().unwrap().to_owned();
-        let cancelled = cluster
-            .must(
-                node,
-                Method::POST,
-                &format!("/orders/{id}/cancel"),
-                &customer,
-                Some(json!({})),
-            )
-            .await;
-        assert_eq!(cancelled.status, 200, "{cancelled:?}");
+        let id = place(&cluster, node, &customer, product).await;
+        cancel(&cluster, node, &customer, &id).await;
     }
     for round in 0..9 {
         let (a, b) = (round % 3, (round + 1) % 3);
         // A sells the last unit; B, whose cache says one is left, must refuse.
-        let sold = cluster
-            .must(a, Method::POST, "/orders", &customer, Some(order(product)))
-            .await;
-        assert_eq!(sold.status, 201, "round {round}, node {a}: {sold:?}");
+        let sold = place(&cluster, a, &customer, product).await;
         let refused = cluster
             .must(b, Method::POST, "/orders", &customer, Some(order(product)))
             .await;
         assert_eq!(refused.status, 409, "round {round}, node {b}: {refused:?}");
         // B cancels it; A, whose cache says none is left, must sell it again at once.
-        let id = sold.body["id"].as_str().unwrap().to_owned();
-        let cancel = cluster
-            .must(
-                b,
-                Method::POST,
-                &format!("/orders/{id}/cancel"),
-                &customer,
-                Some(json!({})),
-            )
-            .await;
-        assert_eq!(cancel.status, 200, "round {round}, node {b}: {cancel:?}");
-        let again = cluster
-            .must(a, Method::POST, "/orders", &customer, Some(order(product)))
-            .await;
-        assert_eq!(again.status, 201, "round {round}, node {a}: {again:?}");
-        let id = again.body["id"].as_str().unwrap().to_owned();
-        let cancel = cluster
-            .must(
-                a,
-                Method::POST,
-                &format!("/orders/{id}/cancel"),
-                &customer,
-                Some(json!({})),
-            )
-            .await;
-        assert_eq!(cancel.status, 200, "{cancel:?}");
+        cancel(&cluster, b, &customer, &sold).await;
+        let again = place(&cluster, a, &customer, product).await;
+        cancel(&cluster, a, &customer, &again).await;
     }
     assert_no_oversell(&cluster.pool).await;
     drop(cluster);

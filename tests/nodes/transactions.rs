@@ -47,6 +47,16 @@ async fn metric(cluster: &Cluster, name: &str) -> f64 {
         .unwrap_or_else(|| panic!("{name} in {text}"))
 }
 
+/// GET /orders/{id} on node 0 with `X-Min-Position`: its status.
+async fn read_order(cluster: &Cluster, customer: &str, id: &str, position: Option<i64>) -> u16 {
+    let path = format!("/orders/{id}");
+    let read = cluster
+        .call(0, Method::GET, &path, customer, None, position)
+        .await
+        .expect("the node answers");
+    read.status
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn long_transactions_are_reported_and_never_hide_or_skip_events() {
     let pg = PgCluster::start();
@@ -77,18 +87,10 @@ async fn long_transactions_are_reported_and_never_hide_or_skip_events() {
         assert_eq!(answer.status, 201, "{answer:?}");
         let id = answer.body["id"].as_str().unwrap().to_owned();
         // Read back at once: the read models are not held back by the open transaction.
-        let read = cluster
-            .call(
-                0,
-                Method::GET,
-                &format!("/orders/{id}"),
-                &customer,
-                None,
-                answer.position,
-            )
-            .await
-            .unwrap();
-        assert_eq!(read.status, 200, "{read:?}");
+        assert_eq!(
+            read_order(&cluster, &customer, &id, answer.position).await,
+            200
+        );
         placed.push(id);
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -139,34 +141,16 @@ async fn long_transactions_are_reported_and_never_hide_or_skip_events() {
     assert!(metric(&cluster, "tillroll_unsequenced_age_seconds").await >= 5.0);
     // Read-your-writes waits, and says so with a 503 rather than a stale answer.
     let (id, position) = &waiting[0];
-    let stale = cluster
-        .call(
-            0,
-            Method::GET,
-            &format!("/orders/{id}"),
-            &customer,
-            None,
-            *position,
-        )
-        .await
-        .unwrap();
-    assert_eq!(stale.status, 503, "{stale:?}");
+    assert_eq!(read_order(&cluster, &customer, id, *position).await, 503);
     sqlx::query("ROLLBACK").execute(&mut blocker).await.unwrap();
 
     // Readers resume; nothing committed meanwhile is skipped.
     for (id, position) in &waiting {
-        let read = cluster
-            .call(
-                0,
-                Method::GET,
-                &format!("/orders/{id}"),
-                &customer,
-                None,
-                *position,
-            )
-            .await
-            .unwrap();
-        assert_eq!(read.status, 200, "{read:?}");
+        assert_eq!(
+            read_order(&cluster, &customer, id, *position).await,
+            200,
+            "{id}"
+        );
     }
     let deadline = Instant::now() + WAIT;
     while ready(&cluster).await.0 != 200 {
