@@ -14,6 +14,7 @@ mod db;
 mod cluster;
 mod decisions;
 mod failover;
+mod outage;
 mod pg;
 mod restore;
 mod transactions;

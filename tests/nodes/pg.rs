@@ -83,16 +83,44 @@ impl PgCluster {
             &bin.join("initdb"),
             &["-D", &data, "-U", "postgres", "-A", "trust", "--no-sync"],
         );
-        let options = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c max_connections=60 -c fsync=off",
-            dir.display()
-        );
-        let log = dir.join("server.log").display().to_string();
+        let cluster = Self { dir, port, bin };
+        cluster.resume();
+        cluster
+    }
+
+    fn data(&self) -> String {
+        self.dir.join("data").display().to_string()
+    }
+
+    /// Stops the server (fast: sessions are cut), as an outage does.
+    pub fn halt(&self) {
         run(
-            &bin.join("pg_ctl"),
-            &["-D", &data, "-o", &options, "-l", &log, "-w", "start"],
+            &self.bin.join("pg_ctl"),
+            &["-D", &self.data(), "-m", "fast", "-w", "stop"],
         );
-        Self { dir, port, bin }
+    }
+
+    /// Starts the (stopped) server again on the same port.
+    pub fn resume(&self) {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections=60 -c fsync=off",
+            self.port,
+            self.dir.display()
+        );
+        let log = self.dir.join("server.log").display().to_string();
+        run(
+            &self.bin.join("pg_ctl"),
+            &[
+                "-D",
+                &self.data(),
+                "-o",
+                &options,
+                "-l",
+                &log,
+                "-w",
+                "start",
+            ],
+        );
     }
 
     pub fn url(&self, database: &str) -> String {
@@ -133,7 +161,7 @@ impl PgCluster {
 
 impl Drop for PgCluster {
     fn drop(&mut self) {
-        let data = self.dir.join("data").display().to_string();
+        let data = self.data();
         let stop = self.bin.join("pg_ctl");
         let args = ["-D", data.as_str(), "-m", "immediate", "-w", "stop"];
         let _ = if is_root() {
