@@ -9,6 +9,7 @@
 //! is lost, and fenced in what it writes and sends.
 
 mod payment;
+pub mod publisher;
 mod timers;
 
 use std::time::Duration;
@@ -24,8 +25,11 @@ pub use payment::CHECKPOINT as PAYMENT_CHECKPOINT;
 pub const PAYMENT_LEASE: &str = "reactor:payment";
 pub const TIMERS_LEASE: &str = "reactor:timers";
 pub const CHECKPOINT_LEASE: &str = "audit:checkpoint";
-/// Every worker lease of this module (tests hold them to keep the reactors out).
+/// Every worker lease of this module that runs on every node (tests hold them to keep the
+/// reactors out).
 pub const LEASES: [&str; 3] = [PAYMENT_LEASE, TIMERS_LEASE, CHECKPOINT_LEASE];
+/// The JetStream publisher's lease, wanted only by nodes with `TILLROLL_NATS_URL`.
+pub const PUBLISHER_LEASE: &str = "publisher:nats";
 
 pub fn spawn(
     state: &AppState,
@@ -49,15 +53,26 @@ pub fn spawn(
     let checkpoints = {
         let store = state.store.clone();
         let every = state.config.audit_checkpoint_every;
-        while_held(leases.watch(CHECKPOINT_LEASE), stop, move |_, halt| {
-            crate::audit::checkpoint::periodic(store.clone(), every, halt)
-        })
+        while_held(
+            leases.watch(CHECKPOINT_LEASE),
+            stop.clone(),
+            move |_, halt| crate::audit::checkpoint::periodic(store.clone(), every, halt),
+        )
     };
-    vec![
+    let mut workers = vec![
         tokio::spawn(payment),
         tokio::spawn(timers),
         tokio::spawn(checkpoints),
-    ]
+    ];
+    if let Some(nats) = state.config.nats.clone() {
+        let state = state.clone();
+        workers.push(tokio::spawn(while_held(
+            leases.watch(PUBLISHER_LEASE),
+            stop,
+            move |fence, halt| publisher::run(state.clone(), nats.clone(), fence, halt),
+        )));
+    }
+    workers
 }
 
 /// Sleeps `period` unless stopped first; `false` when stopped.

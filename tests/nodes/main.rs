@@ -10,9 +10,13 @@
 #[path = "../suite/support/db.rs"]
 #[allow(dead_code)]
 mod db;
+#[path = "../suite/support/nats.rs"]
+#[allow(dead_code)]
+mod nats;
 
 mod cluster;
 mod decisions;
+mod events_out;
 mod failover;
 mod outage;
 mod pg;

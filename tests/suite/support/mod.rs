@@ -4,6 +4,7 @@
 pub mod app;
 pub mod catalog;
 pub mod db;
+pub mod nats;
 
 pub use app::{Reply, TestApp};
 pub use db::TestDb;
