@@ -135,6 +135,14 @@ impl Application {
                 .expect("a bound listener has an address");
             format!("http://{addr}")
         });
+        let webhooks = crate::webhooks::Webhooks::new(
+            &pool,
+            config.webhooks_key.as_ref().map(|k| k.expose()),
+            config.webhooks_allow_private,
+            config.webhooks_first_retry,
+        )
+        .await
+        .map_err(AppError::Setup)?;
         let store = EventStore::new(pool.clone());
         let projectors = tillroll_projections::all();
         let leases = tillroll_projections::lease::Leases::new(
@@ -155,6 +163,7 @@ impl Application {
             config: Arc::new(config),
             public_url: Arc::new(public_url),
             leases,
+            webhooks: Arc::new(webhooks),
         };
         // In the background: the server answers meanwhile.
         tokio::task::spawn_blocking(crate::auth::password::prepare_dummy);

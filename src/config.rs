@@ -50,6 +50,15 @@ pub struct Config {
     pub lease_ttl: Duration,
     /// `None` (no `TILLROLL_NATS_URL`): nothing is published.
     pub nats: Option<NatsConfig>,
+    /// The key webhook secrets are sealed under (`TILLROLL_WEBHOOKS_KEY`, 32 bytes base64);
+    /// `None`: generated and kept in the database.
+    pub webhooks_key: Option<Secret>,
+    /// `TILLROLL_WEBHOOKS_ALLOW_PRIVATE`: webhook URLs may reach loopback and private
+    /// addresses (tests, private networks). Off by default (server-side request forgery).
+    pub webhooks_allow_private: bool,
+    /// The wait after a webhook's first failed attempt (`TILLROLL_WEBHOOKS_FIRST_RETRY`,
+    /// default `5s`), doubling after each, at most an hour.
+    pub webhooks_first_retry: Duration,
 }
 
 /// Where the log is published: a JetStream stream on a NATS server.
@@ -169,6 +178,18 @@ impl Config {
             },
             lease_ttl: duration("TILLROLL_LEASE_TTL", "5s")?,
             nats: nats_config(&get)?,
+            webhooks_key: get("TILLROLL_WEBHOOKS_KEY").map(Secret::new),
+            webhooks_allow_private: match get("TILLROLL_WEBHOOKS_ALLOW_PRIVATE").as_deref() {
+                None | Some("false") | Some("0") => false,
+                Some("true") | Some("1") => true,
+                Some(_) => {
+                    return Err(err(
+                        "TILLROLL_WEBHOOKS_ALLOW_PRIVATE",
+                        "expected true or false",
+                    ));
+                }
+            },
+            webhooks_first_retry: duration("TILLROLL_WEBHOOKS_FIRST_RETRY", "5s")?,
         })
     }
 }

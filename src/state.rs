@@ -33,6 +33,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// This node's worker leases (projectors, reactors, checkpoints).
     pub leases: tillroll_projections::lease::Leases,
+    /// The webhook secrets' key, the outbound client and its rules.
+    pub webhooks: Arc<crate::webhooks::Webhooks>,
 }
 
 impl AppState {

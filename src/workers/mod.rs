@@ -27,7 +27,12 @@ pub const TIMERS_LEASE: &str = "reactor:timers";
 pub const CHECKPOINT_LEASE: &str = "audit:checkpoint";
 /// Every worker lease of this module that runs on every node (tests hold them to keep the
 /// reactors out).
-pub const LEASES: [&str; 3] = [PAYMENT_LEASE, TIMERS_LEASE, CHECKPOINT_LEASE];
+pub const LEASES: [&str; 4] = [
+    PAYMENT_LEASE,
+    TIMERS_LEASE,
+    CHECKPOINT_LEASE,
+    crate::webhooks::deliver::LEASE,
+];
 /// The JetStream publisher's lease, wanted only by nodes with `TILLROLL_NATS_URL`.
 pub const PUBLISHER_LEASE: &str = "publisher:nats";
 
@@ -59,10 +64,19 @@ pub fn spawn(
             move |_, halt| crate::audit::checkpoint::periodic(store.clone(), every, halt),
         )
     };
+    let webhooks = {
+        let state = state.clone();
+        while_held(
+            leases.watch(crate::webhooks::deliver::LEASE),
+            stop.clone(),
+            move |fence, halt| crate::webhooks::deliver::run(state.clone(), fence, halt),
+        )
+    };
     let mut workers = vec![
         tokio::spawn(payment),
         tokio::spawn(timers),
         tokio::spawn(checkpoints),
+        tokio::spawn(webhooks),
     ];
     if let Some(nats) = state.config.nats.clone() {
         let state = state.clone();
@@ -76,7 +90,7 @@ pub fn spawn(
 }
 
 /// Sleeps `period` unless stopped first; `false` when stopped.
-async fn pause(stop: &mut watch::Receiver<bool>, period: Duration) -> bool {
+pub(crate) async fn pause(stop: &mut watch::Receiver<bool>, period: Duration) -> bool {
     if *stop.borrow() {
         return false;
     }

@@ -17,3 +17,4 @@ mod quickstart;
 mod rebuild;
 mod stock;
 mod store;
+mod webhooks;

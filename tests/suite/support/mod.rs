@@ -5,6 +5,7 @@ pub mod app;
 pub mod catalog;
 pub mod db;
 pub mod nats;
+pub mod receiver;
 
 pub use app::{Reply, TestApp};
 pub use db::TestDb;
