@@ -149,8 +149,21 @@ impl Application {
             pool.connect_options().as_ref().clone(),
             config.lease_ttl,
         );
+        let progress = tillroll_projections::Progress::new(&projectors);
+        let (read_pool, read_progress) = match &config.read_database_url {
+            Some(url) => {
+                let options = db::options_from_url(url)
+                    .map_err(|e| AppError::Setup(format!("TILLROLL_READ_DATABASE_URL: {e}")))?;
+                let options = db::server_sessions(options);
+                let replica = db::lazy_pool(options, config.db_pool_size);
+                (replica, tillroll_projections::Progress::new(&[]))
+            }
+            None => (pool.clone(), progress.clone()),
+        };
         let state = AppState {
-            progress: tillroll_projections::Progress::new(&projectors),
+            progress,
+            read_pool,
+            read_progress,
             projector_names: Arc::new(projectors.iter().map(|p| p.name()).collect()),
             commands: Commands::new(store.clone()),
             store,

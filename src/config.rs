@@ -50,6 +50,8 @@ pub struct Config {
     pub lease_ttl: Duration,
     /// `None` (no `TILLROLL_NATS_URL`): nothing is published.
     pub nats: Option<NatsConfig>,
+    /// `TILLROLL_READ_DATABASE_URL`: a read replica the queries read the read models from.
+    pub read_database_url: Option<String>,
     /// The key webhook secrets are sealed under (`TILLROLL_WEBHOOKS_KEY`, 32 bytes base64);
     /// `None`: generated and kept in the database.
     pub webhooks_key: Option<Secret>,
@@ -178,6 +180,7 @@ impl Config {
             },
             lease_ttl: duration("TILLROLL_LEASE_TTL", "5s")?,
             nats: nats_config(&get)?,
+            read_database_url: get("TILLROLL_READ_DATABASE_URL"),
             webhooks_key: get("TILLROLL_WEBHOOKS_KEY").map(Secret::new),
             webhooks_allow_private: match get("TILLROLL_WEBHOOKS_ALLOW_PRIVATE").as_deref() {
                 None | Some("false") | Some("0") => false,

@@ -106,6 +106,14 @@ async fn get_ready(State(state): State<AppState>) -> Response {
     } else {
         (0.0, 0.0)
     };
+    if state.config.read_database_url.is_some()
+        && sqlx::query("SELECT 1")
+            .execute(&state.read_pool)
+            .await
+            .is_err()
+    {
+        reasons.push("the read replica does not answer (queries answer 503)".to_owned());
+    }
     if !database {
         reasons.push("the database does not answer".to_owned());
     } else {

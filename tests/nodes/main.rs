@@ -20,5 +20,6 @@ mod events_out;
 mod failover;
 mod outage;
 mod pg;
+mod replica;
 mod restore;
 mod transactions;

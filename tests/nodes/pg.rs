@@ -88,6 +88,45 @@ impl PgCluster {
         cluster
     }
 
+    /// A streaming replica of `primary` (`pg_basebackup -R`), started on a port of its own.
+    pub fn standby_of(primary: &PgCluster) -> Self {
+        let bin = primary.bin.clone();
+        let dir = std::env::temp_dir().join(format!("tillroll-pg-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).expect("cluster directory");
+        if is_root() {
+            let status = Command::new("chown")
+                .args(["postgres:postgres", &dir.display().to_string()])
+                .status()
+                .expect("chown runs");
+            assert!(status.success());
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let standby = Self { dir, port, bin };
+        run(
+            &standby.bin.join("pg_basebackup"),
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &primary.port.to_string(),
+                "-U",
+                "postgres",
+                "-D",
+                &standby.data(),
+                "-R",
+                "-X",
+                "stream",
+                "--no-sync",
+                "--checkpoint=fast",
+            ],
+        );
+        standby.resume();
+        standby
+    }
+
     fn data(&self) -> String {
         self.dir.join("data").display().to_string()
     }
