@@ -52,7 +52,7 @@ async fn wait_count(nats: &NatsConfig, count: u64) {
 }
 
 /// Lists `products` products straight into the log, 500 to an append.
-async fn backlog(pool: &sqlx::PgPool, products: usize) {
+pub async fn backlog(pool: &sqlx::PgPool, products: usize) {
     let store = EventStore::new(pool.clone());
     let metadata = Metadata::system(Uuid::now_v7());
     for chunk in 0..products.div_ceil(500) {

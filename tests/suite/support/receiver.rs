@@ -21,6 +21,8 @@ pub struct Received {
     pub raw: Vec<u8>,
     /// What the receiver answered.
     pub status: u16,
+    /// When it arrived.
+    pub at: chrono::DateTime<chrono::Utc>,
 }
 
 #[derive(Default)]
@@ -66,6 +68,7 @@ async fn hook(
         body: serde_json::from_slice(&body).unwrap_or_default(),
         raw: body.to_vec(),
         status,
+        at: chrono::Utc::now(),
     });
     StatusCode::from_u16(status).unwrap()
 }
