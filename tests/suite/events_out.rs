@@ -39,6 +39,11 @@ async fn every_event_reaches_jetstream_once_in_log_order() {
         .await;
     let body = json!({"product_id": kettle, "quantity": 2});
     app.post("/cart/items", Some(&token), body).await.ok(200);
+    // A registration, and an order whose payment the customer declines (phone …0001).
+    crate::accounts::register(&app, "nats").await;
+    let declined = checkout_one(&app, &token, kettle, "0712340001").await;
+    let declined = declined["id"].as_str().unwrap().to_owned();
+    order_until(&app, &token, &declined, |o| o["payment"]["status"] == "failed").await;
     // Everything settled: the log stops growing once the payments are done.
     order_until(&app, &token, &cancelled, |o| {
         o["status"] == "cancelled" || o["status"] == "paid"
