@@ -135,6 +135,12 @@ impl Application {
                 .expect("a bound listener has an address");
             format!("http://{addr}")
         });
+        let tree_signer = crate::audit::heads::TreeSigner::load(
+            &pool,
+            config.audit_signing_key.as_ref().map(|k| k.expose()),
+        )
+        .await
+        .map_err(|e| AppError::Setup(e.to_string()))?;
         let store = EventStore::new(pool.clone());
         let projectors = tillroll_projections::all();
         let leases = tillroll_projections::lease::Leases::new(
@@ -155,6 +161,7 @@ impl Application {
             config: Arc::new(config),
             public_url: Arc::new(public_url),
             leases,
+            tree_signer,
         };
         // In the background: the server answers meanwhile.
         tokio::task::spawn_blocking(crate::auth::password::prepare_dummy);

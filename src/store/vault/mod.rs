@@ -100,6 +100,11 @@ fn open_value(key: Option<&[u8]>, event_id: Uuid, field: &str, sealed: &str) -> 
     serde_json::from_slice(&plaintext).ok()
 }
 
+/// Whether a stored value is a sealed personal field.
+pub fn is_sealed(value: &Value) -> bool {
+    sealed_text(value).is_some()
+}
+
 fn sealed_text(value: &Value) -> Option<&str> {
     value.as_object()?.get("sealed")?.as_str()
 }
