@@ -54,7 +54,9 @@ CREATE TRIGGER audit_tree_heads_no_update BEFORE UPDATE ON audit_tree_heads
     FOR EACH ROW EXECUTE FUNCTION events_are_immutable();
 CREATE TRIGGER audit_tree_heads_no_delete BEFORE DELETE ON audit_tree_heads
     FOR EACH ROW EXECUTE FUNCTION events_are_immutable();
-CREATE TRIGGER audit_tree_heads_no_truncate BEFORE TRUNCATE ON audit_tree_heads, audit_tree_nodes
+CREATE TRIGGER audit_tree_heads_no_truncate BEFORE TRUNCATE ON audit_tree_heads
+    FOR EACH STATEMENT EXECUTE FUNCTION events_are_immutable();
+CREATE TRIGGER audit_tree_nodes_no_truncate BEFORE TRUNCATE ON audit_tree_nodes
     FOR EACH STATEMENT EXECUTE FUNCTION events_are_immutable();
 
 -- The signed tree heads supersede the HMAC checkpoints of stream heads (their key lived in the

@@ -226,7 +226,8 @@ fn from_row((tree_size, root, log_position, timestamp, key_id, signature): HeadR
 }
 
 pub async fn latest<'e>(executor: impl PgExecutor<'e>) -> Result<Option<TreeHead>, sqlx::Error> {
-    let sql = format!("SELECT {HEAD_COLUMNS} FROM audit_tree_heads ORDER BY tree_size DESC LIMIT 1");
+    let sql =
+        format!("SELECT {HEAD_COLUMNS} FROM audit_tree_heads ORDER BY tree_size DESC LIMIT 1");
     let row: Option<HeadRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .fetch_optional(executor)
         .await?;

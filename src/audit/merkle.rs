@@ -66,7 +66,11 @@ pub fn parts(start: u64, end: u64) -> Vec<NodeId> {
 /// The hash of a subtree from the hashes of its [`parts`], left to right.
 pub fn fold_parts(hashes: &[Hash]) -> Option<Hash> {
     let (last, rest) = hashes.split_last()?;
-    Some(rest.iter().rev().fold(*last, |acc, left| node_hash(left, &acc)))
+    Some(
+        rest.iter()
+            .rev()
+            .fold(*last, |acc, left| node_hash(left, &acc)),
+    )
 }
 
 /// The subtrees whose hashes are the inclusion proof (audit path) of leaf `index` in the tree
@@ -492,11 +496,7 @@ mod tests {
                     let proof = from_store(&store, &inclusion_ranges(m as u64, n as u64));
                     assert_eq!(proof, path(m, &hashes[..n]), "path {m} in {n}");
                     assert!(verify_inclusion(
-                        m as u64,
-                        n as u64,
-                        &hashes[m],
-                        &proof,
-                        &root
+                        m as u64, n as u64, &hashes[m], &proof, &root
                     ));
                     if n > 1 {
                         let other = (m + 1) % n;

@@ -102,11 +102,9 @@ async fn sign_if_grown(
             .fetch_one(pool)
             .await?;
     let head = signer.sign(size, &frontier.root(), log_position);
-    let signature = base64::Engine::decode(
-        &base64::engine::general_purpose::STANDARD,
-        &head.signature,
-    )
-    .expect("just encoded");
+    let signature =
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &head.signature)
+            .expect("just encoded");
     let sql = format!(
         "INSERT INTO audit_tree_heads \
              (tree_size, root_hash, log_position, signed_at, key_id, signature) \

@@ -91,7 +91,11 @@ pub async fn root(pool: &PgPool, size: u64) -> Result<Hash, TreeError> {
 }
 
 /// The leaf hash of `index` and its audit path in the tree of `size` leaves.
-pub async fn inclusion(pool: &PgPool, index: u64, size: u64) -> Result<(Hash, Vec<Hash>), TreeError> {
+pub async fn inclusion(
+    pool: &PgPool,
+    index: u64,
+    size: u64,
+) -> Result<(Hash, Vec<Hash>), TreeError> {
     let mut ranges = vec![(index, index + 1)];
     ranges.extend(merkle::inclusion_ranges(index, size));
     let mut hashes = subtrees(pool, &ranges).await?;

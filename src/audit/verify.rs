@@ -263,7 +263,13 @@ async fn check_tree(
         // A deleted event's sealed leaf stands in for it, so the rest is still checked.
         let sealed_leaf = if (index as u64) < sealed {
             match nodes.peek().await? {
-                Some((id, hash)) if *id == (NodeId { level: 0, index: index as u64 }) => {
+                Some((id, hash))
+                    if *id
+                        == (NodeId {
+                            level: 0,
+                            index: index as u64,
+                        }) =>
+                {
                     hash.clone().try_into().ok()
                 }
                 _ => None,
@@ -298,7 +304,9 @@ async fn check_tree(
             .latest_head
             .as_ref()
             .is_some_and(|h| index < h.tree_size);
-        if let Some(event) = event.as_ref().filter(|e| !covered && overdue(e.recorded_at))
+        if let Some(event) = event
+            .as_ref()
+            .filter(|e| !covered && overdue(e.recorded_at))
             && !uncovered_reported
         {
             uncovered_reported = true;
@@ -308,7 +316,9 @@ async fn check_tree(
                     "no signed tree head covers this event (recorded at {}) or any after it, \
                      {} s after it was recorded: the sealer is not running, or tree heads \
                      were deleted",
-                    event.recorded_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                    event
+                        .recorded_at
+                        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
                     grace.as_secs()
                 ),
             ));
@@ -371,7 +381,10 @@ async fn compare_node(
     let what = if id.level == 0 {
         "the event differs from the one sealed at its log index".to_owned()
     } else {
-        format!("the stored subtree (level {}, index {})", id.level, id.index)
+        format!(
+            "the stored subtree (level {}, index {})",
+            id.level, id.index
+        )
     };
     let reason = match found {
         Some(true) => return Ok(()),
