@@ -41,6 +41,19 @@ async fn store(max_connections: u32) -> Result<(Config, EventStore), Box<dyn std
     Ok((config, store))
 }
 
+/// After appending with no server's help: seals the new events into the transparency log and
+/// signs a tree head, unless a running node holds the sealer's lease (it seals them itself).
+async fn seal(config: &Config, store: &EventStore) -> Result<(), Box<dyn std::error::Error>> {
+    store.sequence_pending().await?;
+    let signer = crate::audit::heads::TreeSigner::load(
+        store.pool(),
+        config.audit_signing_key.as_ref().map(|k| k.expose()),
+    )
+    .await?;
+    crate::audit::sealer::seal_unattended(store.pool(), &signer, config.lease_ttl).await?;
+    Ok(())
+}
+
 pub async fn serve() -> CliResult {
     let config = Config::from_env()?;
     let app = Application::build(config).await?;
@@ -229,11 +242,12 @@ pub async fn create_admin(email: String, password_stdin: bool, name: String) -> 
     let mut password = String::new();
     std::io::stdin().read_to_string(&mut password)?;
     let password = password.trim_end_matches(['\n', '\r']).to_owned();
-    let (_, store) = store(2).await?;
+    let (config, store) = store(2).await?;
     let commands = Commands::new(store.clone());
     match crate::commands::accounts::create_admin(&commands, &email, &password, &name).await {
         Ok(id) => {
             store.announce().await?;
+            seal(&config, &store).await?;
             println!("{id}");
             Ok(ExitCode::SUCCESS)
         }
@@ -248,10 +262,11 @@ pub async fn create_admin(email: String, password_stdin: bool, name: String) -> 
 }
 
 pub async fn demo() -> CliResult {
-    let (_, store) = store(4).await?;
+    let (config, store) = store(4).await?;
     let commands = Commands::new(store.clone());
     let summary = crate::demo::load(&commands).await?;
     store.announce().await?;
+    seal(&config, &store).await?;
     println!("{summary}");
     Ok(ExitCode::SUCCESS)
 }

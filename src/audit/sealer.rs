@@ -131,6 +131,41 @@ async fn sign_if_grown(
     }
 }
 
+/// For a process that runs no sealer (the CLI, after it appended): when no node holds the
+/// sealer's lease, takes it, seals, and gives it back at once; `None` when a node holds it (that
+/// node seals within its interval).
+pub async fn seal_unattended(
+    pool: &PgPool,
+    signer: &TreeSigner,
+    ttl: Duration,
+) -> Result<Option<Sealed>, TreeError> {
+    let lease = crate::workers::SEALER_LEASE;
+    let holder = tillroll_projections::lease::holder_id();
+    let mut conn = pool.acquire().await?;
+    let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+    let Some(epoch) =
+        tillroll_projections::lease::acquire(&mut conn, lease, &holder, ttl_ms).await?
+    else {
+        return Ok(None);
+    };
+    let fence = Fence {
+        lease: lease.to_owned(),
+        holder,
+        epoch,
+    };
+    let sealed = Sealer::default().seal(pool, signer, &fence).await;
+    sqlx::query(
+        "UPDATE leases SET expires_at = clock_timestamp() - interval '1 ms' \
+         WHERE name = $1 AND holder = $2 AND epoch = $3",
+    )
+    .bind(&fence.lease)
+    .bind(&fence.holder)
+    .bind(fence.epoch)
+    .execute(&mut *conn)
+    .await?;
+    sealed.map(Some)
+}
+
 /// The worker: seals every `every` until `stop`, or until the lease is lost.
 pub async fn run(
     pool: PgPool,

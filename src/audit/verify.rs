@@ -110,10 +110,13 @@ impl Heads {
     }
 }
 
+/// A stored subtree as read: level, index, hash.
+type NodeRow = (i16, i64, Vec<u8>);
+
 /// Stored subtrees in the order a growing tree completes them: by the leaf that completes
 /// them, then by level.
 struct StoredNodes<'c> {
-    rows: futures_util::stream::BoxStream<'c, Result<(i16, i64, Vec<u8>), sqlx::Error>>,
+    rows: futures_util::stream::BoxStream<'c, Result<NodeRow, sqlx::Error>>,
     peeked: Option<(NodeId, Vec<u8>)>,
 }
 
@@ -219,7 +222,7 @@ async fn check_tree(
     let mut nodes_conn = pool.acquire().await?;
     let mut nodes = StoredNodes {
         rows: Box::pin(
-            sqlx::query_as::<_, (i16, i64, Vec<u8>)>(
+            sqlx::query_as::<_, NodeRow>(
                 "SELECT level, idx, hash FROM audit_tree_nodes \
                  ORDER BY (idx + 1) << level, level",
             )

@@ -57,7 +57,7 @@ pub fn verify_inclusion(index: u64, size: u64, leaf: Hash, path: &[Hash], root: 
         }
         if fnode % 2 == 1 || fnode == snode {
             r = node(p, &r);
-            while fnode % 2 == 0 && fnode != 0 {
+            while fnode.is_multiple_of(2) && fnode != 0 {
                 fnode /= 2;
                 snode /= 2;
             }
@@ -97,7 +97,7 @@ pub fn verify_consistency(first: u64, second: u64, r1: Hash, r2: Hash, proof: &[
         if fnode % 2 == 1 || fnode == snode {
             fr = node(c, &fr);
             sr = node(c, &sr);
-            while fnode % 2 == 0 && fnode != 0 {
+            while fnode.is_multiple_of(2) && fnode != 0 {
                 fnode /= 2;
                 snode /= 2;
             }
