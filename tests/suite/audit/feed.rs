@@ -23,6 +23,7 @@ fn numbered(
                     event_type: if i % 3 == 0 { "Tick" } else { "Tock" }.into(),
                     schema_version: 1,
                     data: json!({ "n": i }),
+                    personal: Default::default(),
                 },
                 Metadata::system(Uuid::now_v7()),
             )

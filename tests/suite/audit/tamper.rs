@@ -23,6 +23,7 @@ fn events(stream: &str, n: usize) -> (StreamId, Vec<tillroll::store::NewEvent>) 
                     event_type: "TestHappened".into(),
                     schema_version: 1,
                     data: json!({ "n": i, "amount": 1000 + i }),
+                    personal: Default::default(),
                 },
                 Metadata::system(Uuid::now_v7()),
             )

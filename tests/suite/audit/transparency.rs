@@ -22,6 +22,7 @@ fn batch(n: usize, seed: u64) -> (StreamId, Vec<tillroll::store::NewEvent>) {
                     event_type: "TestHappened".into(),
                     schema_version: 1,
                     data: json!({ "i": i, "seed": seed, "note": format!("é\"\\{seed:x}") }),
+                    personal: Default::default(),
                 },
                 Metadata::system(Uuid::now_v7()),
             )
