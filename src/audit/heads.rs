@@ -29,10 +29,27 @@ pub struct TreeHead {
     pub root_hash: String,
     /// The `position` of the event at log index `tree_size - 1`.
     pub log_position: i64,
+    /// When it was signed (UTC, microseconds).
+    #[serde(with = "micros")]
+    #[schema(value_type = String, format = DateTime)]
     pub timestamp: DateTime<Utc>,
     pub key_id: String,
     /// Base64 Ed25519 signature over the signed byte string (README, "Tree heads").
     pub signature: String,
+}
+
+/// RFC 3339 with microseconds always, as the signed bytes have it.
+mod micros {
+    use chrono::{DateTime, SecondsFormat, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&at.to_rfc3339_opts(SecondsFormat::Micros, true))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        DateTime::<Utc>::deserialize(d)
+    }
 }
 
 /// The public key that checks tree heads (`GET /audit/public-key`).

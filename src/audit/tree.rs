@@ -19,6 +19,9 @@ pub enum TreeError {
     /// A stored subtree the tree needs is missing (deleted, or never written).
     #[error("the stored tree lacks node (level {}, index {})", .0.level, .0.index)]
     Missing(NodeId),
+    /// The tree's state row is gone: the stored tree was deleted; sealing stops.
+    #[error("the stored tree's state is gone (deleted); sealing stops")]
+    Gone,
     /// The log has a hole or an index without its event where the tree should grow.
     #[error("log index {0} has no event: the log was cut; sealing stops here")]
     Hole(i64),
@@ -113,7 +116,7 @@ pub async fn consistency(pool: &PgPool, first: u64, second: u64) -> Result<Vec<H
 
 /// The frontier of the stored tree at its stored size.
 pub async fn load_frontier(conn: &mut PgConnection) -> Result<Frontier, TreeError> {
-    let size = size(&mut *conn).await?.ok_or(TreeError::Deposed)? as u64;
+    let size = size(&mut *conn).await?.ok_or(TreeError::Gone)? as u64;
     let ids = merkle::frontier_ids(size);
     let found = nodes(&mut *conn, &ids).await?;
     let hashes = ids
