@@ -41,6 +41,8 @@ CREATE TABLE audit_tree_heads (
     log_position bigint NOT NULL,
     signed_at timestamptz NOT NULL,
     key_id text NOT NULL REFERENCES audit_signing_keys (key_id),
+    -- The size of the head signed before this one (0 for the first): a signed chain of heads.
+    previous_tree_size bigint NOT NULL CHECK (previous_tree_size >= 0 AND previous_tree_size < tree_size),
     -- Ed25519 over the signed byte string (src/audit/heads.rs, README "Tree heads").
     signature bytea NOT NULL CHECK (length(signature) = 64)
 );

@@ -1,10 +1,12 @@
 //! Signed tree heads: the Ed25519 key that signs them, the signed byte string, and the table
 //! that keeps every head ever made.
 //!
-//! A head is `{tree_size, root_hash, log_position, timestamp, key_id, signature}`; the
-//! signature is Ed25519 over [`signed_message`]:
-//! `tillroll-tree-head-v1\n<tree_size>\n<root_hash hex>\n<log_position>\n<timestamp>\n<key_id>\n`
+//! A head is `{tree_size, root_hash, log_position, timestamp, key_id, previous_tree_size,
+//! signature}`; the signature is Ed25519 over [`TreeHead::message`]:
+//! `tillroll-tree-head-v1\n<tree_size>\n<root_hash hex>\n<log_position>\n<timestamp>\n<key_id>\n<previous_tree_size>\n`
 //! (decimal integers, lowercase hex, the timestamp RFC 3339 UTC with microseconds and `Z`).
+//! `previous_tree_size` is the size of the head signed before it (0 for the first), so the
+//! heads form a signed chain and a deleted one leaves a visible gap.
 //! `key_id` is the first 16 hex digits of SHA-256 of the raw public key, so a rotated key is
 //! told apart and every old head still names the key that checks it.
 
@@ -34,7 +36,10 @@ pub struct TreeHead {
     #[schema(value_type = String, format = DateTime)]
     pub timestamp: DateTime<Utc>,
     pub key_id: String,
-    /// Base64 Ed25519 signature over the signed byte string (README, "Tree heads").
+    /// The size of the head signed before this one; 0 for the first.
+    pub previous_tree_size: i64,
+    /// Base64 Ed25519 signature over the signed byte string (README, "Audit and tamper
+    /// evidence").
     pub signature: String,
 }
 
@@ -62,30 +67,19 @@ pub struct PublicKey {
     pub public_key: String,
 }
 
-/// The bytes a head's signature covers.
-pub fn signed_message(
-    tree_size: i64,
-    root_hash: &str,
-    log_position: i64,
-    timestamp: DateTime<Utc>,
-    key_id: &str,
-) -> Vec<u8> {
-    format!(
-        "tillroll-tree-head-v1\n{tree_size}\n{root_hash}\n{log_position}\n{}\n{key_id}\n",
-        timestamp.to_rfc3339_opts(SecondsFormat::Micros, true)
-    )
-    .into_bytes()
-}
-
 impl TreeHead {
+    /// The bytes the signature covers: every other field.
     pub fn message(&self) -> Vec<u8> {
-        signed_message(
+        format!(
+            "tillroll-tree-head-v1\n{}\n{}\n{}\n{}\n{}\n{}\n",
             self.tree_size,
-            &self.root_hash,
+            self.root_hash,
             self.log_position,
-            self.timestamp,
-            &self.key_id,
+            self.timestamp.to_rfc3339_opts(SecondsFormat::Micros, true),
+            self.key_id,
+            self.previous_tree_size
         )
+        .into_bytes()
     }
 
     pub fn root(&self) -> Option<Hash> {
@@ -201,19 +195,26 @@ impl TreeSigner {
         }
     }
 
-    /// A head over `root` for the first `tree_size` events, signed now.
-    pub fn sign(&self, tree_size: i64, root: &Hash, log_position: i64) -> TreeHead {
-        let timestamp = crate::store::hash::truncate_to_micros(Utc::now());
-        let root_hash = hex::encode(root);
-        let message = signed_message(tree_size, &root_hash, log_position, timestamp, &self.key_id);
-        TreeHead {
+    /// A head over `root` for the first `tree_size` events, signed now, following the head of
+    /// `previous_tree_size`.
+    pub fn sign(
+        &self,
+        tree_size: i64,
+        root: &Hash,
+        log_position: i64,
+        previous_tree_size: i64,
+    ) -> TreeHead {
+        let mut head = TreeHead {
             tree_size,
-            root_hash,
+            root_hash: hex::encode(root),
             log_position,
-            timestamp,
+            timestamp: crate::store::hash::truncate_to_micros(Utc::now()),
             key_id: self.key_id.clone(),
-            signature: STANDARD.encode(self.key.sign(&message).to_bytes()),
-        }
+            previous_tree_size,
+            signature: String::new(),
+        };
+        head.signature = STANDARD.encode(self.key.sign(&head.message()).to_bytes());
+        head
     }
 }
 
@@ -227,18 +228,29 @@ fn decode_seed(text: &str) -> Result<[u8; 32], KeyError> {
         .ok_or(KeyError::Malformed)
 }
 
-type HeadRow = (i64, Vec<u8>, i64, DateTime<Utc>, String, Vec<u8>);
+#[derive(sqlx::FromRow)]
+struct HeadRow {
+    tree_size: i64,
+    root_hash: Vec<u8>,
+    log_position: i64,
+    signed_at: DateTime<Utc>,
+    key_id: String,
+    previous_tree_size: i64,
+    signature: Vec<u8>,
+}
 
-const HEAD_COLUMNS: &str = "tree_size, root_hash, log_position, signed_at, key_id, signature";
+const HEAD_COLUMNS: &str =
+    "tree_size, root_hash, log_position, signed_at, key_id, previous_tree_size, signature";
 
-fn from_row((tree_size, root, log_position, timestamp, key_id, signature): HeadRow) -> TreeHead {
+fn from_row(row: HeadRow) -> TreeHead {
     TreeHead {
-        tree_size,
-        root_hash: hex::encode(root),
-        log_position,
-        timestamp,
-        key_id,
-        signature: STANDARD.encode(signature),
+        tree_size: row.tree_size,
+        root_hash: hex::encode(row.root_hash),
+        log_position: row.log_position,
+        timestamp: row.signed_at,
+        key_id: row.key_id,
+        previous_tree_size: row.previous_tree_size,
+        signature: STANDARD.encode(row.signature),
     }
 }
 
@@ -328,7 +340,7 @@ mod tests {
     #[test]
     fn a_head_verifies_with_the_public_key_only_and_covers_every_field() {
         let signer = TreeSigner::from_seed([7; 32]);
-        let head = signer.sign(5, &[1; 32], 42);
+        let head = signer.sign(5, &[1; 32], 42, 3);
         let public = parse_public_key(&signer.public_key().public_key).unwrap();
         assert!(head.verify(&public));
         let json = serde_json::to_string(&signer.public_key()).unwrap();
@@ -354,6 +366,10 @@ mod tests {
             },
             TreeHead {
                 key_id: "0000000000000000".into(),
+                ..head.clone()
+            },
+            TreeHead {
+                previous_tree_size: 4,
                 ..head.clone()
             },
         ] {

@@ -101,16 +101,18 @@ async fn sign_if_grown(
             .bind(size - 1)
             .fetch_one(pool)
             .await?;
-    let head = signer.sign(size, &frontier.root(), log_position);
+    let head = signer.sign(size, &frontier.root(), log_position, latest);
     let signature =
         base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &head.signature)
             .expect("just encoded");
     let sql = format!(
         "INSERT INTO audit_tree_heads \
-             (tree_size, root_hash, log_position, signed_at, key_id, signature) \
-         SELECT $1, $2, $3, $4, $5, $6 \
-         WHERE (SELECT size FROM audit_tree) >= $1 AND {}",
-        fence_sql(7)
+             (tree_size, root_hash, log_position, signed_at, key_id, signature, \
+              previous_tree_size) \
+         SELECT $1, $2, $3, $4, $5, $6, $7 \
+         WHERE (SELECT size FROM audit_tree) >= $1 \
+           AND coalesce((SELECT max(tree_size) FROM audit_tree_heads), 0) = $7 AND {}",
+        fence_sql(8)
     );
     let inserted = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(size)
@@ -119,6 +121,7 @@ async fn sign_if_grown(
         .bind(head.timestamp)
         .bind(&head.key_id)
         .bind(signature)
+        .bind(latest)
         .bind(&fence.lease)
         .bind(&fence.holder)
         .bind(fence.epoch)

@@ -240,6 +240,7 @@ async fn check_tree(
     let mut frontier = Frontier::default();
     let mut created = Vec::new();
     let mut uncovered_reported = false;
+    let mut previous_head = 0i64;
     while let Some(row) = rows.try_next().await? {
         let index: i64 = row.try_get("log_index")?;
         let expected = frontier.size() as i64;
@@ -299,6 +300,17 @@ async fn check_tree(
             }
             if head.tree_size == frontier.size() as i64 {
                 check_head(&mut check, head, &frontier.root(), event.as_ref(), &keys);
+                if head.previous_tree_size != previous_head {
+                    check.fail(log_failure(
+                        head.tree_size - 1,
+                        format!(
+                            "tree head of size {} follows the head of size {}, but the kept \
+                             head before it has size {previous_head}: tree heads were deleted",
+                            head.tree_size, head.previous_tree_size
+                        ),
+                    ));
+                }
+                previous_head = head.tree_size;
                 report.heads_checked += 1;
             }
             next_head = heads.next(pool).await?;

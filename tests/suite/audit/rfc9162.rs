@@ -201,12 +201,13 @@ pub fn head_signed_by(head: &Value, public_key: &Value) -> bool {
     let key = ed25519_dalek::VerifyingKey::from_bytes(&key).unwrap();
     let at: chrono::DateTime<chrono::Utc> = head["timestamp"].as_str().unwrap().parse().unwrap();
     let message = format!(
-        "tillroll-tree-head-v1\n{}\n{}\n{}\n{}\n{}\n",
+        "tillroll-tree-head-v1\n{}\n{}\n{}\n{}\n{}\n{}\n",
         head["tree_size"],
         head["root_hash"].as_str().unwrap(),
         head["log_position"],
         at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-        head["key_id"].as_str().unwrap()
+        head["key_id"].as_str().unwrap(),
+        head["previous_tree_size"]
     );
     let signature = STANDARD
         .decode(head["signature"].as_str().unwrap())

@@ -446,3 +446,34 @@ async fn edits_deletions_insertions_swaps_and_edited_heads_are_caught() {
     .await;
     kept.app.stop().await;
 }
+
+#[tokio::test]
+async fn deleting_a_kept_tree_head_is_caught() {
+    let kept = kept().await;
+    let first = kept.head["tree_size"].as_i64().unwrap();
+    for n in 0..2 {
+        emit_many(&kept.app.state.store, vec![events("later", n + 1)]).await;
+        sealed_head(&kept.app, &kept.auditor).await;
+    }
+    let (middle,): (i64,) = sqlx::query_as(
+        "SELECT tree_size FROM audit_tree_heads WHERE tree_size > $1 ORDER BY tree_size LIMIT 1",
+    )
+    .bind(first)
+    .fetch_one(kept.app.pool())
+    .await
+    .unwrap();
+    assert_eq!(kept.report().await["ok"], true);
+    tamper(
+        &kept.app,
+        &[format!(
+            "DELETE FROM audit_tree_heads WHERE tree_size = {middle}"
+        )],
+    )
+    .await;
+    kept.assert_caught(|f| {
+        reason(f).contains(&format!("follows the head of size {middle}"))
+            && reason(f).contains("deleted")
+    })
+    .await;
+    kept.app.stop().await;
+}

@@ -102,6 +102,11 @@ async fn proofs_and_heads_verify_with_an_independent_verifier_up_to_a_thousand_e
         .map(|h| h["tree_size"].as_u64().unwrap())
         .collect();
     assert!(sizes.windows(2).all(|w| w[0] > w[1]), "{sizes:?}");
+    // Each head names the one before it: a signed chain.
+    for pair in heads.windows(2) {
+        assert_eq!(pair[0]["previous_tree_size"], pair[1]["tree_size"]);
+    }
+    assert_eq!(heads.last().unwrap()["previous_tree_size"], 0);
     assert_eq!(sizes[0], 1000);
     let export = export_text(&app, &auditor).await;
     let lines: Vec<Value> = export
