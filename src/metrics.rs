@@ -31,6 +31,8 @@ pub struct Metrics {
     pub unsequenced_seconds: Gauge,
     pub leases_held: Gauge,
     pub log_head: Gauge,
+    pub events_published: Counter,
+    pub publisher_lag: Gauge,
 }
 
 fn latency_histogram() -> Histogram {
@@ -82,6 +84,18 @@ impl Default for Metrics {
             "Log index of the last sequenced event",
             log_head.clone(),
         );
+        let events_published = Counter::default();
+        registry.register(
+            "events_published",
+            "Events published to NATS JetStream and acknowledged by it",
+            events_published.clone(),
+        );
+        let publisher_lag = Gauge::default();
+        registry.register(
+            "publisher_lag_events",
+            "Events of the log not yet acknowledged by NATS JetStream (this node's publisher)",
+            publisher_lag.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
             requests,
@@ -91,6 +105,8 @@ impl Default for Metrics {
             unsequenced_seconds,
             leases_held,
             log_head,
+            events_published,
+            publisher_lag,
         }
     }
 }

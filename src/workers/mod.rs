@@ -9,6 +9,7 @@
 //! is lost, and fenced in what it writes and sends.
 
 mod payment;
+pub mod publisher;
 mod timers;
 
 use std::time::Duration;
@@ -24,9 +25,11 @@ pub use payment::CHECKPOINT as PAYMENT_CHECKPOINT;
 pub const PAYMENT_LEASE: &str = "reactor:payment";
 pub const TIMERS_LEASE: &str = "reactor:timers";
 pub const SEALER_LEASE: &str = "audit:sealer";
-/// The reactors' leases (tests hold them to keep the reactors out). The sealer's is not one:
-/// it writes no event and races nothing a test writes by hand.
-pub const LEASES: [&str; 2] = [PAYMENT_LEASE, TIMERS_LEASE];
+/// Every worker lease of this module that runs on every node (tests hold them to keep the
+/// reactors out), but the sealer's: it writes no event and races nothing a test writes by hand.
+pub const LEASES: [&str; 3] = [PAYMENT_LEASE, TIMERS_LEASE, crate::webhooks::deliver::LEASE];
+/// The JetStream publisher's lease, wanted only by nodes with `TILLROLL_NATS_URL`.
+pub const PUBLISHER_LEASE: &str = "publisher:nats";
 
 pub fn spawn(
     state: &AppState,
@@ -50,19 +53,41 @@ pub fn spawn(
     let sealer = {
         let (pool, signer) = (state.pool.clone(), state.tree_signer.clone());
         let every = state.config.audit_tree_head_every;
-        while_held(leases.watch(SEALER_LEASE), stop, move |fence, halt| {
-            crate::audit::sealer::run(pool.clone(), signer.clone(), every, fence, halt)
-        })
+        while_held(
+            leases.watch(SEALER_LEASE),
+            stop.clone(),
+            move |fence, halt| {
+                crate::audit::sealer::run(pool.clone(), signer.clone(), every, fence, halt)
+            },
+        )
     };
-    vec![
+    let webhooks = {
+        let state = state.clone();
+        while_held(
+            leases.watch(crate::webhooks::deliver::LEASE),
+            stop.clone(),
+            move |fence, halt| crate::webhooks::deliver::run(state.clone(), fence, halt),
+        )
+    };
+    let mut workers = vec![
         tokio::spawn(payment),
         tokio::spawn(timers),
         tokio::spawn(sealer),
-    ]
+        tokio::spawn(webhooks),
+    ];
+    if let Some(nats) = state.config.nats.clone() {
+        let state = state.clone();
+        workers.push(tokio::spawn(while_held(
+            leases.watch(PUBLISHER_LEASE),
+            stop,
+            move |fence, halt| publisher::run(state.clone(), nats.clone(), fence, halt),
+        )));
+    }
+    workers
 }
 
 /// Sleeps `period` unless stopped first; `false` when stopped.
-async fn pause(stop: &mut watch::Receiver<bool>, period: Duration) -> bool {
+pub(crate) async fn pause(stop: &mut watch::Receiver<bool>, period: Duration) -> bool {
     if *stop.borrow() {
         return false;
     }
