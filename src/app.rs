@@ -135,6 +135,12 @@ impl Application {
                 .expect("a bound listener has an address");
             format!("http://{addr}")
         });
+        let tree_signer = crate::audit::heads::TreeSigner::load(
+            &pool,
+            config.audit_signing_key.as_ref().map(|k| k.expose()),
+        )
+        .await
+        .map_err(|e| AppError::Setup(e.to_string()))?;
         let webhooks = crate::webhooks::Webhooks::new(
             &pool,
             config.webhooks_key.as_ref().map(|k| k.expose()),
@@ -176,6 +182,7 @@ impl Application {
             config: Arc::new(config),
             public_url: Arc::new(public_url),
             leases,
+            tree_signer,
             webhooks: Arc::new(webhooks),
         };
         // In the background: the server answers meanwhile.

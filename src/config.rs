@@ -40,8 +40,12 @@ pub struct Config {
     /// How long a payment attempt may wait for its callback before the reconciler asks.
     pub reconcile_after: Duration,
     pub access_token_ttl: Duration,
-    /// How often the audit reactor anchors the heads of every stream in a signed checkpoint.
-    pub audit_checkpoint_every: Duration,
+    /// How often the sealer signs a tree head when the log grew
+    /// (`TILLROLL_AUDIT_TREE_HEAD_EVERY`).
+    pub audit_tree_head_every: Duration,
+    /// The Ed25519 private key that signs tree heads (`TILLROLL_AUDIT_SIGNING_KEY`, base64 of
+    /// 32 bytes); `None`: generated on first start and kept in the database.
+    pub audit_signing_key: Option<Secret>,
     /// Connections of the request pool (`TILLROLL_DB_POOL_SIZE`); a node opens this many plus
     /// [`crate::app::BACKGROUND_CONNECTIONS`].
     pub db_pool_size: u32,
@@ -166,7 +170,8 @@ impl Config {
             data_dir,
             reconcile_after: duration("TILLROLL_RECONCILE_AFTER", "2m")?,
             access_token_ttl: duration("TILLROLL_ACCESS_TOKEN_TTL", "15m")?,
-            audit_checkpoint_every: duration("TILLROLL_AUDIT_CHECKPOINT_EVERY", "1h")?,
+            audit_tree_head_every: duration("TILLROLL_AUDIT_TREE_HEAD_EVERY", "1s")?,
+            audit_signing_key: get("TILLROLL_AUDIT_SIGNING_KEY").map(Secret::new),
             db_pool_size: match get("TILLROLL_DB_POOL_SIZE") {
                 None => DEFAULT_POOL_SIZE,
                 Some(n) => n

@@ -37,8 +37,10 @@ pub struct AppState {
     pub callback_token: Arc<String>,
     pub login_limiter: Arc<RateLimiter>,
     pub metrics: Arc<Metrics>,
-    /// This node's worker leases (projectors, reactors, checkpoints).
+    /// This node's worker leases (projectors, reactors, the sealer).
     pub leases: tillroll_projections::lease::Leases,
+    /// The key that signs tree heads.
+    pub tree_signer: crate::audit::heads::TreeSigner,
     /// The webhook secrets' key, the outbound client and its rules.
     pub webhooks: Arc<crate::webhooks::Webhooks>,
 }

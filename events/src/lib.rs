@@ -15,7 +15,7 @@ pub mod stream;
 
 pub use audit::AuditEvent;
 pub use cart::CartEvent;
-pub use codec::{DecodeError, DomainEvent, EncodedEvent};
+pub use codec::{DecodeError, DomainEvent, EncodedEvent, Personal};
 pub use customer::CustomerEvent;
 pub use metadata::Metadata;
 pub use money::Currency;

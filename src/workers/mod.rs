@@ -2,7 +2,7 @@
 //! issue commands. `payment` follows the log (its own checkpoint) and sends the STK push of
 //! every `PaymentRequested`; `timers` expires unpaid orders, asks Daraja about attempts whose
 //! callback is late (the reconciler) and settles callbacks that arrived before their push was
-//! recorded (the inbox sweep); the checkpointer anchors the stream heads.
+//! recorded (the inbox sweep); the sealer grows the transparency log and signs its tree heads.
 //!
 //! Each runs under a lease of its own (`tillroll_projections::lease`, shared with the
 //! projectors): in one node at a time, spread over the nodes, stopped at once when its lease
@@ -24,15 +24,10 @@ pub use payment::CHECKPOINT as PAYMENT_CHECKPOINT;
 
 pub const PAYMENT_LEASE: &str = "reactor:payment";
 pub const TIMERS_LEASE: &str = "reactor:timers";
-pub const CHECKPOINT_LEASE: &str = "audit:checkpoint";
+pub const SEALER_LEASE: &str = "audit:sealer";
 /// Every worker lease of this module that runs on every node (tests hold them to keep the
-/// reactors out).
-pub const LEASES: [&str; 4] = [
-    PAYMENT_LEASE,
-    TIMERS_LEASE,
-    CHECKPOINT_LEASE,
-    crate::webhooks::deliver::LEASE,
-];
+/// reactors out), but the sealer's: it writes no event and races nothing a test writes by hand.
+pub const LEASES: [&str; 3] = [PAYMENT_LEASE, TIMERS_LEASE, crate::webhooks::deliver::LEASE];
 /// The JetStream publisher's lease, wanted only by nodes with `TILLROLL_NATS_URL`.
 pub const PUBLISHER_LEASE: &str = "publisher:nats";
 
@@ -55,13 +50,15 @@ pub fn spawn(
             timers::run(state.clone(), halt)
         })
     };
-    let checkpoints = {
-        let store = state.store.clone();
-        let every = state.config.audit_checkpoint_every;
+    let sealer = {
+        let (pool, signer) = (state.pool.clone(), state.tree_signer.clone());
+        let every = state.config.audit_tree_head_every;
         while_held(
-            leases.watch(CHECKPOINT_LEASE),
+            leases.watch(SEALER_LEASE),
             stop.clone(),
-            move |_, halt| crate::audit::checkpoint::periodic(store.clone(), every, halt),
+            move |fence, halt| {
+                crate::audit::sealer::run(pool.clone(), signer.clone(), every, fence, halt)
+            },
         )
     };
     let webhooks = {
@@ -75,7 +72,7 @@ pub fn spawn(
     let mut workers = vec![
         tokio::spawn(payment),
         tokio::spawn(timers),
-        tokio::spawn(checkpoints),
+        tokio::spawn(sealer),
         tokio::spawn(webhooks),
     ];
     if let Some(nats) = state.config.nats.clone() {

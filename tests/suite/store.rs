@@ -18,6 +18,7 @@ fn event(n: i64) -> NewEvent {
             event_type: "TestHappened".into(),
             schema_version: 1,
             data: json!({ "n": n }),
+            personal: Default::default(),
         },
         Metadata::system(Uuid::nil()),
     )

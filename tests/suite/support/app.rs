@@ -71,6 +71,8 @@ impl Reply {
 pub fn test_config() -> Config {
     let mut config = Config::from_lookup(|_| None).expect("defaults parse");
     config.listen = "127.0.0.1:0".parse().unwrap();
+    // Tree heads come fast, so tests wait for them little.
+    config.audit_tree_head_every = Duration::from_millis(100);
     config
 }
 
@@ -101,6 +103,12 @@ impl TestApp {
             .map(|p| tillroll_projections::lease_name(p.name()))
             .collect();
         Self::spawn_standing_by(leases, None).await
+    }
+
+    /// The server standing by for the sealer: another holder has its lease (epoch 1, for a
+    /// day), so nothing seals unless the test does, under that holder's fence.
+    pub async fn spawn_without_sealer() -> Self {
+        Self::spawn_standing_by(vec![tillroll::workers::SEALER_LEASE.to_owned()], None).await
     }
 
     async fn spawn_standing_by(
