@@ -12,6 +12,9 @@
 //! fences a deposed publisher at the stream (after a takeover its expectation is stale).
 //! `Nats-Msg-Id` makes a resend within the duplicate window a no-op as well.
 //!
+//! Every signed tree head goes, the same way, to the stream `<stream>_TREE_HEADS` on
+//! `<prefix>.audit.tree-heads` (an anchor for the audit log outside the database).
+//!
 //! Publishes are pipelined: a batch of up to [`PIPELINE`] messages is sent before its acks are
 //! awaited. The publisher runs under the lease `publisher:nats`; NATS being down never blocks
 //! a command (it catches up when NATS is back), and the lag is the metric
@@ -35,6 +38,9 @@ const PIPELINE: i64 = 256;
 const ACK_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub const LOG_INDEX_HEADER: &str = "Tillroll-Log-Index";
+pub const TREE_SIZE_HEADER: &str = "Tillroll-Tree-Size";
+/// How often new signed tree heads are looked for.
+const HEADS_EVERY: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
@@ -78,6 +84,71 @@ pub async fn run(state: AppState, nats: NatsConfig, fence: Fence, mut stop: watc
             return;
         }
         wait = (wait * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// The signed tree heads' own stream, `<stream>_TREE_HEADS` on `<prefix>.audit.tree-heads`: an
+/// anchor outside the database (API.md, Audit). Like the events, resumed after the stream's
+/// last message (its `Tillroll-Tree-Size`), each one expecting the stream's last sequence.
+struct HeadStream {
+    subject: String,
+    sequence: u64,
+    tree_size: i64,
+}
+
+impl HeadStream {
+    async fn open(context: &jetstream::Context, config: &NatsConfig) -> Result<Self, PublishError> {
+        let subject = format!("{}.audit.tree-heads", config.subject_prefix);
+        let mut stream = context
+            .get_or_create_stream(jetstream::stream::Config {
+                name: format!("{}_TREE_HEADS", config.stream),
+                subjects: vec![subject.clone()],
+                ..Default::default()
+            })
+            .await
+            .map_err(nats)?;
+        let sequence = stream.info().await.map_err(nats)?.state.last_sequence;
+        let tree_size = if sequence == 0 {
+            0
+        } else {
+            let last = stream.get_raw_message(sequence).await.map_err(nats)?;
+            last.headers
+                .get(TREE_SIZE_HEADER)
+                .and_then(|v| v.as_str().parse().ok())
+                .ok_or_else(|| {
+                    PublishError::Nats(format!("tree head message {sequence} has no size"))
+                })?
+        };
+        Ok(Self {
+            subject,
+            sequence,
+            tree_size,
+        })
+    }
+
+    async fn publish_new(
+        &mut self,
+        state: &AppState,
+        context: &jetstream::Context,
+    ) -> Result<(), PublishError> {
+        let heads = crate::audit::heads::ascending(&state.pool, self.tree_size, 100).await?;
+        for head in heads {
+            let body = serde_json::to_vec(&head).expect("a tree head serialises");
+            let message = PublishMessage::build()
+                .payload(Bytes::from(body))
+                .message_id(format!("tree-head-{}", head.tree_size))
+                .expected_last_sequence(self.sequence)
+                .header(TREE_SIZE_HEADER, head.tree_size.to_string().as_str());
+            let ack = context
+                .send_publish(self.subject.clone(), message)
+                .await
+                .map_err(nats)?
+                .await
+                .map_err(nats)?;
+            self.sequence = ack.sequence;
+            self.tree_size = head.tree_size;
+        }
+        Ok(())
     }
 }
 
@@ -147,10 +218,17 @@ async fn publish(
         stream = %config.stream, sequence, log_index = after.log_index,
         "NATS publisher resumes"
     );
+    let mut heads = HeadStream::open(&context, config).await?;
+    let mut heads_tick = tokio::time::interval(HEADS_EVERY);
     let mut subscription = state.store.subscribe(after).batch_size(PIPELINE);
     loop {
+        // Waiting for events gives way to the heads' tick (a cancelled wait changes nothing).
         let batch = tokio::select! {
             batch = subscription.next_batch() => batch?,
+            _ = heads_tick.tick() => {
+                heads.publish_new(state, &context).await?;
+                continue;
+            }
             _ = stop.changed() => return Ok(()),
         };
         if !fence.holds(&state.pool).await? {

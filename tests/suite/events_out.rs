@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use futures_util::StreamExt;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::money::{PHONE, checkout_one, customer, order_until, product};
 use crate::support::TestApp;
@@ -43,7 +43,10 @@ async fn every_event_reaches_jetstream_once_in_log_order() {
     crate::accounts::register(&app, "nats").await;
     let declined = checkout_one(&app, &token, kettle, "0712340001").await;
     let declined = declined["id"].as_str().unwrap().to_owned();
-    order_until(&app, &token, &declined, |o| o["payment"]["status"] == "failed").await;
+    order_until(&app, &token, &declined, |o| {
+        o["payment"]["status"] == "failed"
+    })
+    .await;
     // Everything settled: the log stops growing once the payments are done.
     order_until(&app, &token, &cancelled, |o| {
         o["status"] == "cancelled" || o["status"] == "paid"
@@ -84,6 +87,41 @@ async fn every_event_reaches_jetstream_once_in_log_order() {
         seen.push(headers.get("Nats-Msg-Id").unwrap().as_str().to_owned());
     }
     assert_eq!(seen, orders, "exactly the order events, in log order");
+
+    // Every signed tree head, once each, in order, on its own stream.
+    let heads_stream = format!("{}_TREE_HEADS", nats.stream);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let (kept, published) = loop {
+        let kept: Vec<(i64,)> =
+            sqlx::query_as("SELECT tree_size FROM audit_tree_heads ORDER BY tree_size")
+                .fetch_all(app.pool())
+                .await
+                .unwrap();
+        let mut stream = context.get_stream(&heads_stream).await.unwrap();
+        let last = stream.info().await.unwrap().state.last_sequence;
+        let mut published = Vec::new();
+        for sequence in 1..=last {
+            let message = stream.get_raw_message(sequence).await.unwrap();
+            let head: Value = serde_json::from_slice(&message.payload).unwrap();
+            assert_eq!(
+                message.subject.as_str(),
+                format!("{}.audit.tree-heads", nats.subject_prefix)
+            );
+            assert!(head["signature"].is_string() && head["root_hash"].is_string());
+            published.push(head["tree_size"].as_i64().unwrap());
+        }
+        let kept: Vec<i64> = kept.into_iter().map(|(n,)| n).collect();
+        if !kept.is_empty() && published == kept {
+            break (kept, published);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "heads {kept:?}, published {published:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(published, kept);
+    let _ = context.delete_stream(&heads_stream).await;
     delete_stream(&nats).await;
     app.stop().await;
 }

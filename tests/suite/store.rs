@@ -66,7 +66,9 @@ async fn a_reader_never_skips_a_transaction_that_commits_late() {
         "read an uncommitted event: {before:?}"
     );
     // A reader that has gone past everything visible so far …
-    let after = before.last().map_or(LogPosition::START, |e| e.log_position());
+    let after = before
+        .last()
+        .map_or(LogPosition::START, |e| e.log_position());
 
     slow_tx.commit().await.unwrap();
     // … still reads the late commit (and the fast event, if it had not seen it), once each.
