@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use tillroll_events::{LogPosition, RecordedEvent};
 use tillroll_projections::lease::{Fence, fence_sql};
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
+use tokio::task::{AbortHandle, JoinSet};
 use uuid::Uuid;
 
 use super::{RETRY_FOR, Webhooks, backoff, signature};
@@ -26,10 +26,14 @@ pub const LEASE: &str = "webhooks:deliver";
 const SCAN: Duration = Duration::from_millis(500);
 
 pub async fn run(state: AppState, fence: Fence, mut stop: watch::Receiver<bool>) {
-    let mut loops: HashMap<Uuid, (DateTime<Utc>, JoinHandle<()>)> = HashMap::new();
+    // The loops belong to this set: when the lease is lost and this future is dropped, the set
+    // is dropped and every loop is aborted with it (a detached loop would send once more).
+    let mut tasks: JoinSet<()> = JoinSet::new();
+    let mut loops: HashMap<Uuid, (DateTime<Utc>, AbortHandle)> = HashMap::new();
     loop {
         match enabled(&state).await {
             Ok(subscriptions) => {
+                while tasks.try_join_next().is_some() {}
                 loops.retain(|id, (updated, handle)| {
                     let current = subscriptions.get(id) == Some(updated) && !handle.is_finished();
                     if !current {
@@ -40,7 +44,7 @@ pub async fn run(state: AppState, fence: Fence, mut stop: watch::Receiver<bool>)
                 for (id, updated) in subscriptions {
                     loops.entry(id).or_insert_with(|| {
                         let (state, fence) = (state.clone(), fence.clone());
-                        let handle = tokio::spawn(async move {
+                        let handle = tasks.spawn(async move {
                             if let Err(error) = deliver(&state, &fence, id).await {
                                 tracing::warn!(%error, webhook = %id, "webhook deliveries pause");
                             }
@@ -55,9 +59,7 @@ pub async fn run(state: AppState, fence: Fence, mut stop: watch::Receiver<bool>)
             break;
         }
     }
-    for (_, (_, handle)) in loops {
-        handle.abort();
-    }
+    tasks.abort_all();
 }
 
 async fn enabled(state: &AppState) -> Result<HashMap<Uuid, DateTime<Utc>>, sqlx::Error> {
@@ -214,6 +216,10 @@ async fn deliver_one(
             let wait = (at - Utc::now()).to_std().unwrap_or_default();
             tokio::time::sleep(wait).await;
         }
+        // Nothing goes out once the lease has moved on (the next holder delivers it).
+        if !fence.holds(&state.pool).await? {
+            return Err(DeliverError::LeaseLost);
+        }
         let attempt = target.attempts + 1;
         let delivery =
             record_attempt(&state.pool, id, event.event_id, event.log_index, attempt).await?;
@@ -223,7 +229,7 @@ async fn deliver_one(
             let moved = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "UPDATE webhooks SET cursor_index = $2, cursor_position = $3, attempts = 0, \
                      failing_since = NULL, next_attempt_at = NULL \
-                 WHERE id = $1 AND {}",
+                 WHERE id = $1 AND cursor_index <= $2 AND {}",
                 fence_sql(4)
             )))
             .bind(id)

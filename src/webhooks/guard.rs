@@ -40,13 +40,28 @@ fn internal_v6(ip: Ipv6Addr) -> bool {
     if let Some(v4) = ip.to_ipv4_mapped() {
         return internal_v4(v4);
     }
-    let first = ip.segments()[0];
+    let segments = ip.segments();
+    let first = segments[0];
+    let embedded = |hi: u16, lo: u16| Ipv4Addr::from(((hi as u32) << 16) | lo as u32);
+    // IPv4 inside IPv6: NAT64 64:ff9b::/96, 6to4 2002::/16, IPv4-compatible ::a.b.c.d.
+    if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0]
+        && internal_v4(embedded(segments[6], segments[7]))
+    {
+        return true;
+    }
+    if first == 0x2002 && internal_v4(embedded(segments[1], segments[2])) {
+        return true;
+    }
+    if segments[..6] == [0; 6] && !ip.is_loopback() && !ip.is_unspecified() {
+        return internal_v4(embedded(segments[6], segments[7]));
+    }
     ip.is_loopback()
         || ip.is_unspecified()
         || ip.is_multicast()
-        // unique local fc00::/7, link-local fe80::/10
+        // unique local fc00::/7, link-local fe80::/10, site-local fec0::/10
         || (first & 0xfe00) == 0xfc00
         || (first & 0xffc0) == 0xfe80
+        || (first & 0xffc0) == 0xfec0
 }
 
 pub fn is_internal(ip: IpAddr) -> bool {
@@ -131,6 +146,10 @@ mod tests {
             "fd00::1",
             "fe80::1",
             "::ffff:127.0.0.1",
+            "64:ff9b::10.0.0.1",
+            "2002:c0a8:0101::1",
+            "::127.0.0.1",
+            "fec0::1",
         ] {
             assert!(is_internal(ip.parse().unwrap()), "{ip}");
         }

@@ -110,6 +110,8 @@ impl Webhooks {
             .map_err(|_| "TILLROLL_WEBHOOKS_KEY: expected 32 bytes in base64".to_owned())?;
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            // A proxy would resolve the host itself, past the guard's resolver.
+            .no_proxy()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(10))
             .dns_resolver(Arc::new(guard::GuardedResolver { allow_private }))

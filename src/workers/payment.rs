@@ -151,8 +151,14 @@ async fn handle(state: &AppState, fence: &Fence, event: &RecordedEvent) -> Resul
             // lost meanwhile (the work is dropped at its await then): Daraja's answer is a fact
             // about an attempt, recorded by its id, not a fenced write, and dropping it would
             // leave a push of unknown fate whose callback nobody could match.
-            let (state, cause) = (state.clone(), event.event_id);
+            let (state, cause, fence) = (state.clone(), event.event_id, fence.clone());
             let sent = tokio::spawn(async move {
+                // A node frozen since the record must not wake up and send it late: the push
+                // goes out only while the lease still holds (else it is left to expire, unsent).
+                if !fence.holds(&state.pool).await.unwrap_or(false) {
+                    tracing::warn!(%order_id, "lease lost before the STK push was sent: not sent");
+                    return Ok(());
+                }
                 let answer = state.gateway.stk_push(&push).await;
                 if let Ok(accepted) = &answer {
                     let (checkout, merchant) =

@@ -171,16 +171,30 @@ async fn stream_end(
                 "message {last_sequence} of the stream has no {LOG_INDEX_HEADER} header"
             ))
         })?;
-    let position: Option<(i64,)> =
-        sqlx::query_as("SELECT global_position FROM event_log WHERE log_index = $1")
-            .bind(log_index)
-            .fetch_optional(&state.pool)
-            .await?;
-    let Some((position,)) = position else {
-        return Err(PublishError::Nats(format!(
-            "the stream ends at log index {log_index}, which this log does not have \
-             (another database's stream?)"
-        )));
+    let here: Option<(i64, uuid::Uuid)> = sqlx::query_as(
+        "SELECT l.global_position, e.event_id FROM event_log l \
+         JOIN events e USING (global_position) WHERE l.log_index = $1",
+    )
+    .bind(log_index)
+    .fetch_optional(&state.pool)
+    .await?;
+    // The stream must be this log's: its last message is the event at that index here.
+    let published_id = message
+        .headers
+        .get("Nats-Msg-Id")
+        .map(|v| v.as_str().to_owned());
+    let position = match here {
+        Some((position, event_id)) if published_id == Some(event_id.to_string()) => position,
+        _ => {
+            return Err(PublishError::Nats(format!(
+                "the stream {} ends with log index {log_index} (message {}), which is not this \
+                 log's event at that index: the stream belongs to another database (or this one \
+                 was restored from an older backup). Publishing stops rather than skip or \
+                 repeat; give this database its own TILLROLL_NATS_STREAM",
+                stream.cached_info().config.name,
+                published_id.unwrap_or_default()
+            )));
+        }
     };
     Ok((
         last_sequence,
@@ -213,6 +227,14 @@ async fn publish(
         })
         .await
         .map_err(nats)?;
+    let events_subject = format!("{}.events.>", config.subject_prefix);
+    let subjects = &stream.cached_info().config.subjects;
+    if !subjects.iter().any(|s| s == &events_subject) {
+        return Err(PublishError::Nats(format!(
+            "the stream {} exists with subjects {subjects:?}, not {events_subject}",
+            config.stream
+        )));
+    }
     let (mut sequence, after) = stream_end(state, &mut stream).await?;
     tracing::info!(
         stream = %config.stream, sequence, log_index = after.log_index,

@@ -161,16 +161,18 @@ async fn update_webhook(
     };
     let event_types = body.event_types.map(checked_types).transpose()?;
     let description = checked_description(body.description)?;
-    // Re-enabling starts the retries afresh, from the first undelivered event.
+    // Re-enabling a disabled subscription starts its retries afresh, from the first
+    // undelivered event (an enabled one keeps its count, so it still gives up after 24 h).
     sqlx::query(
         "UPDATE webhooks SET url = coalesce($2, url), \
              event_types = coalesce($3, event_types), \
              description = coalesce($4, description), \
              disabled = coalesce($5, disabled), \
              disabled_reason = CASE WHEN $5 = false THEN NULL ELSE disabled_reason END, \
-             attempts = CASE WHEN $5 = false THEN 0 ELSE attempts END, \
-             failing_since = CASE WHEN $5 = false THEN NULL ELSE failing_since END, \
-             next_attempt_at = CASE WHEN $5 = false THEN NULL ELSE next_attempt_at END, \
+             attempts = CASE WHEN $5 = false AND disabled THEN 0 ELSE attempts END, \
+             failing_since = CASE WHEN $5 = false AND disabled THEN NULL ELSE failing_since END, \
+             next_attempt_at = CASE WHEN $5 = false AND disabled THEN NULL \
+                                    ELSE next_attempt_at END, \
              updated_at = clock_timestamp() \
          WHERE id = $1",
     )

@@ -35,10 +35,12 @@ async fn get_image(
         return Err(not_found());
     }
     let tag = etag(&id);
+    // Images are stored by the upload command itself, not by a projector: no checkpoint says
+    // when a replica has one, so they are read from the primary.
     if matches_if_none_match(&headers, &tag) {
         let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM images WHERE id = $1")
             .bind(&id)
-            .fetch_optional(&state.read_pool)
+            .fetch_optional(&state.pool)
             .await?;
         exists.ok_or_else(not_found)?;
         return Ok(with_cache_headers(
@@ -46,7 +48,7 @@ async fn get_image(
             &tag,
         ));
     }
-    let (content_type, bytes) = crate::images::load(&state.read_pool, &id)
+    let (content_type, bytes) = crate::images::load(&state.pool, &id)
         .await?
         .ok_or_else(not_found)?;
     let mut response = bytes.into_response();

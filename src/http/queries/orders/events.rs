@@ -59,9 +59,11 @@ pub(super) async fn order_events(
             let state = follow.clone();
             async move {
                 let names = ["orders"];
+                // The feed's positions come from the primary's log, so it follows the
+                // primary's read model (a replica could lag behind its own snapshot).
                 let caught_up = tillroll_projections::wait_for(
-                    &state.read_pool,
-                    &state.read_progress,
+                    &state.pool,
+                    &state.progress,
                     &names,
                     position,
                     PROJECTION_WAIT,
