@@ -98,7 +98,7 @@ pub(crate) fn answer(outcome: Outcome<Order>, status: StatusCode) -> Response {
     security(("bearer" = [])),
     responses((status = 201, body = OrderView), (status = 400, body = Problem),
         (status = 401, body = Problem), (status = 403, body = Problem),
-        (status = 409, body = Problem, description = "empty cart, or short stock (`short_lines`)")))]
+        (status = 409, body = Problem, description = "empty cart, or short stock or a withdrawn product (`short_lines`: product_id, name, requested, available, reason)")))]
 async fn check_out(
     State(state): State<AppState>,
     command: Command,
