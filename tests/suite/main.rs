@@ -8,6 +8,7 @@ mod audit;
 mod catalog;
 mod cli;
 mod consistency;
+mod export_memory;
 mod http_basics;
 mod http_errors;
 mod money;
