@@ -189,12 +189,8 @@ impl Application {
         let keeper = tokio::spawn(self.state.leases.clone().run(keeper_stopped));
         let background = spawn_background(&self.state, stop_rx);
         let router = crate::http::router(self.state.clone());
-        let served = axum::serve(
-            self.listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        let limits = self.state.config.http;
+        let served = crate::http::server::serve(self.listener, router, limits, shutdown).await;
         let _ = stop_tx.send(true);
         for task in background {
             let _ = tokio::time::timeout(Duration::from_secs(10), task).await;

@@ -10,9 +10,11 @@ pub mod consistency;
 pub mod error;
 pub mod extract;
 mod idempotency;
+pub(crate) mod input;
 mod observe;
 pub mod ops;
 pub mod queries;
+pub mod server;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -106,6 +108,7 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(DefaultBodyLimit::max(JSON_LIMIT))
         .layer(cors(&state.config.cors))
+        .layer(axum::middleware::map_response(error::problem_fallback))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(state)

@@ -9,6 +9,7 @@ mod catalog;
 mod cli;
 mod consistency;
 mod export_memory;
+mod hardening;
 mod http_basics;
 mod http_errors;
 mod money;

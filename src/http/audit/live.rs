@@ -24,6 +24,7 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 const MAX_CONNECTION: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct LiveQuery {
     /// For clients that cannot send the header: as `Last-Event-ID`.
