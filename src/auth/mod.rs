@@ -8,6 +8,7 @@
 //! worker.
 
 pub mod image;
+pub mod image_dimensions;
 pub mod jwt;
 pub mod password;
 pub mod rate_limit;
