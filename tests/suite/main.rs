@@ -12,6 +12,7 @@ mod export_memory;
 mod hardening;
 mod http_basics;
 mod http_errors;
+mod metrics;
 mod money;
 mod projections;
 mod quickstart;
