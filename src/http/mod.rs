@@ -12,6 +12,7 @@ pub mod extract;
 mod idempotency;
 pub(crate) mod input;
 mod observe;
+mod openapi;
 pub mod ops;
 pub mod queries;
 pub mod server;
@@ -82,14 +83,16 @@ pub fn api(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
 
 pub fn router(state: AppState) -> Router {
     let (api, openapi) = api(&state);
-    let openapi = Arc::new(openapi);
+    let document = Arc::new(openapi::finish(
+        serde_json::to_value(&openapi).expect("the OpenAPI document serialises"),
+    ));
     let commands_and_queries = api
         .merge(ops::unlisted())
         .route(
             "/openapi.json",
             axum::routing::get(move || {
-                let openapi = openapi.clone();
-                async move { axum::Json(openapi.as_ref().clone()) }
+                let document = document.clone();
+                async move { axum::Json(document.as_ref().clone()) }
             }),
         )
         .fallback(|| async { ApiError::not_found("no such route") })

@@ -14,6 +14,7 @@ mod http_basics;
 mod http_errors;
 mod metrics;
 mod money;
+mod openapi;
 mod projections;
 mod quickstart;
 mod rebuild;
