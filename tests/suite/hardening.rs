@@ -326,3 +326,31 @@ async fn connections_past_the_cap_wait_for_a_free_one() {
     assert_eq!(&buf, b"HTTP/1.1 200");
     app.stop().await;
 }
+
+/// A protected command sent with an Idempotency-Key but no token is a 401, whatever an
+/// anonymous request with the same key did before (schemathesis found a 409 here).
+#[tokio::test]
+async fn an_idempotency_key_never_answers_for_a_missing_token() {
+    let app = TestApp::spawn().await;
+    let send = |path: &str, body: Value| {
+        app.client
+            .post(app.url(path))
+            .header("Idempotency-Key", "same-key")
+            .json(&body)
+    };
+    let login = send(
+        "/auth/login",
+        json!({"email": "a@b.ke", "password": "whatever1"}),
+    );
+    TestApp::read(login.send().await.unwrap())
+        .await
+        .problem(401);
+    for path in [
+        format!("/orders/{}/deliver", uuid::Uuid::new_v4()),
+        "/cart/items".to_owned(),
+    ] {
+        let reply = send(&path, json!({})).send().await.unwrap();
+        TestApp::read(reply).await.problem(401);
+    }
+    app.stop().await;
+}

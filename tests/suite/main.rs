@@ -8,6 +8,7 @@ mod audit;
 mod catalog;
 mod cli;
 mod consistency;
+mod database_url;
 mod export_memory;
 mod hardening;
 mod http_basics;
