@@ -232,12 +232,17 @@ mod password_work_tests {
         // Polled until the job runs, then dropped: the client went away.
         let mut job = Box::pin(job);
         let _ = tokio::time::timeout(Duration::from_millis(20), &mut job).await;
-        started_rx.recv_timeout(Duration::from_secs(5)).expect("the job ran");
+        started_rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("the job ran");
         drop(job);
         assert_eq!(PASSWORD_WORK.available_permits(), before - 1);
         release_tx.send(()).unwrap();
         let all = u32::try_from(before).unwrap();
         let back = tokio::time::timeout(Duration::from_secs(5), PASSWORD_WORK.acquire_many(all));
-        assert!(back.await.is_ok(), "the turn was not given back once the job ended");
+        assert!(
+            back.await.is_ok(),
+            "the turn was not given back once the job ended"
+        );
     }
 }
