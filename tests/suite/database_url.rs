@@ -12,7 +12,7 @@ async fn tillroll(url: &str, args: &[&str]) -> Output {
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("DATABASE_URL", url)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "info")
         .output()
         .await
         .expect("the tillroll binary runs")
@@ -66,11 +66,11 @@ async fn a_missing_database_is_created_by_setup_and_never_by_readers() {
     }
 
     let migrated = tillroll(&url, &["migrate"]).await;
-    assert!(
-        migrated.status.success(),
-        "{}",
-        String::from_utf8_lossy(&migrated.stderr)
-    );
+    let log = String::from_utf8_lossy(&migrated.stderr);
+    assert!(migrated.status.success(), "{log}");
+    // Logged to a pipe: plain text, no colour escapes.
+    assert!(log.contains("created the database"), "{log}");
+    assert!(!log.contains('\u{1b}'), "{log:?}");
     assert!(exists(&probe, &name).await);
     let status = tillroll(&url, &["projections", "status"]).await;
     assert!(status.status.success(), "{status:?}");
