@@ -133,14 +133,41 @@ impl Application {
                 .expect("a bound listener has an address");
             format!("http://{addr}")
         });
+        let tree_signer = crate::audit::heads::TreeSigner::load(
+            &pool,
+            config.audit_signing_key.as_ref().map(|k| k.expose()),
+        )
+        .await
+        .map_err(|e| AppError::Setup(e.to_string()))?;
+        let webhooks = crate::webhooks::Webhooks::new(
+            &pool,
+            config.webhooks_key.as_ref().map(|k| k.expose()),
+            config.webhooks_allow_private,
+            config.webhooks_first_retry,
+        )
+        .await
+        .map_err(AppError::Setup)?;
         let store = EventStore::new(pool.clone());
         let projectors = tillroll_projections::all();
         let leases = tillroll_projections::lease::Leases::new(
             pool.connect_options().as_ref().clone(),
             config.lease_ttl,
         );
+        let progress = tillroll_projections::Progress::new(&projectors);
+        let (read_pool, read_progress) = match &config.read_database_url {
+            Some(url) => {
+                let options = db::options_from_url(url)
+                    .map_err(|e| AppError::Setup(format!("TILLROLL_READ_DATABASE_URL: {e}")))?;
+                let options = db::server_sessions(options);
+                let replica = db::lazy_pool(options, config.db_pool_size);
+                (replica, tillroll_projections::Progress::new(&[]))
+            }
+            None => (pool.clone(), progress.clone()),
+        };
         let state = AppState {
-            progress: tillroll_projections::Progress::new(&projectors),
+            progress,
+            read_pool,
+            read_progress,
             projector_names: Arc::new(projectors.iter().map(|p| p.name()).collect()),
             commands: Commands::new(store.clone()),
             store,
@@ -153,6 +180,8 @@ impl Application {
             config: Arc::new(config),
             public_url: Arc::new(public_url),
             leases,
+            tree_signer,
+            webhooks: Arc::new(webhooks),
         };
         // In the background: the server answers meanwhile.
         tokio::task::spawn_blocking(crate::auth::password::prepare_dummy);

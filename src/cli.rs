@@ -70,6 +70,19 @@ async fn open_store(
     Ok((config, store))
 }
 
+/// After appending with no server's help: seals the new events into the transparency log and
+/// signs a tree head, unless a running node holds the sealer's lease (it seals them itself).
+async fn seal(config: &Config, store: &EventStore) -> Result<(), Box<dyn std::error::Error>> {
+    store.sequence_pending().await?;
+    let signer = crate::audit::heads::TreeSigner::load(
+        store.pool(),
+        config.audit_signing_key.as_ref().map(|k| k.expose()),
+    )
+    .await?;
+    crate::audit::sealer::seal_unattended(store.pool(), &signer, config.lease_ttl).await?;
+    Ok(())
+}
+
 pub async fn serve() -> CliResult {
     let config = Config::from_env()?;
     let app = Application::build(config).await?;
@@ -157,8 +170,9 @@ pub async fn projections_rebuild(name: Option<String>) -> CliResult {
 }
 
 pub async fn audit_verify() -> CliResult {
-    let (_, store) = read_store(2).await?;
-    let report = crate::audit::verify::verify(&store).await?;
+    let (config, store) = read_store(3).await?;
+    let grace = crate::audit::sealing_grace(&config);
+    let report = crate::audit::verify::verify(&store, grace).await?;
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(if report.ok {
         ExitCode::SUCCESS
@@ -167,15 +181,65 @@ pub async fn audit_verify() -> CliResult {
     })
 }
 
-/// Records a checkpoint of every stream's head and prints it (to publish elsewhere).
-pub async fn audit_checkpoint() -> CliResult {
-    let (_, store) = store(2).await?;
-    let mut metadata = tillroll_events::Metadata::system(uuid::Uuid::now_v7());
-    metadata.actor_role = "operator".into();
-    let (checkpoint, _) = crate::audit::checkpoint::record(&store, metadata).await?;
-    store.announce().await?;
-    println!("{}", serde_json::to_string_pretty(&checkpoint)?);
-    Ok(ExitCode::SUCCESS)
+/// Prints the latest signed tree head (exit 1 before the first).
+pub async fn audit_tree_head() -> CliResult {
+    let config = Config::from_env()?;
+    let options = db::connect_options(&config).await?;
+    let pool = db::pool(options, 2).await?;
+    match crate::audit::heads::latest(&pool).await? {
+        Some(head) => {
+            println!("{}", serde_json::to_string_pretty(&head)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        None => {
+            eprintln!("no tree head has been signed yet");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// Checks an export offline: no database, no configuration, no secret.
+pub fn audit_verify_export(
+    file: &std::path::Path,
+    public_key: &str,
+    tree_head: Option<&std::path::Path>,
+) -> CliResult {
+    use crate::audit::{heads, offline};
+    let key_text = match std::fs::read_to_string(public_key) {
+        Ok(text) => text,
+        Err(_) => public_key.to_owned(),
+    };
+    let Some(key) = heads::parse_public_key(&key_text) else {
+        eprintln!("--public-key: expected the base64 of a 32-byte Ed25519 public key");
+        return Ok(ExitCode::from(2));
+    };
+    let heads = match tree_head {
+        None => Vec::new(),
+        Some(path) => match offline::parse_heads(&std::fs::read_to_string(path)?) {
+            Ok(heads) => heads,
+            Err(message) => {
+                eprintln!("--tree-head: {message}");
+                return Ok(ExitCode::from(2));
+            }
+        },
+    };
+    let report = if file.as_os_str() == "-" {
+        offline::verify_export(std::io::stdin().lock(), &key, &heads)?
+    } else {
+        let reader = std::io::BufReader::new(std::fs::File::open(file)?);
+        offline::verify_export(reader, &key, &heads)?
+    };
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    if heads.is_empty() {
+        eprintln!(
+            "no --tree-head given: only the hash chains were checked; compare tree_size and              root_hash with a signed tree head"
+        );
+    }
+    Ok(if report.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 pub async fn audit_export(after: i64) -> CliResult {
@@ -207,11 +271,12 @@ pub async fn create_admin(email: String, password_stdin: bool, name: String) -> 
     let mut password = String::new();
     std::io::stdin().read_to_string(&mut password)?;
     let password = password.trim_end_matches(['\n', '\r']).to_owned();
-    let (_, store) = store(2).await?;
+    let (config, store) = store(2).await?;
     let commands = Commands::new(store.clone());
     match crate::commands::accounts::create_admin(&commands, &email, &password, &name).await {
         Ok(id) => {
             store.announce().await?;
+            seal(&config, &store).await?;
             println!("{id}");
             Ok(ExitCode::SUCCESS)
         }
@@ -226,10 +291,11 @@ pub async fn create_admin(email: String, password_stdin: bool, name: String) -> 
 }
 
 pub async fn demo() -> CliResult {
-    let (_, store) = store(4).await?;
+    let (config, store) = store(4).await?;
     let commands = Commands::new(store.clone());
     let summary = crate::demo::load(&commands).await?;
     store.announce().await?;
+    seal(&config, &store).await?;
     println!("{summary}");
     Ok(ExitCode::SUCCESS)
 }

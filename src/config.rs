@@ -40,8 +40,12 @@ pub struct Config {
     /// How long a payment attempt may wait for its callback before the reconciler asks.
     pub reconcile_after: Duration,
     pub access_token_ttl: Duration,
-    /// How often the audit reactor anchors the heads of every stream in a signed checkpoint.
-    pub audit_checkpoint_every: Duration,
+    /// How often the sealer signs a tree head when the log grew
+    /// (`TILLROLL_AUDIT_TREE_HEAD_EVERY`).
+    pub audit_tree_head_every: Duration,
+    /// The Ed25519 private key that signs tree heads (`TILLROLL_AUDIT_SIGNING_KEY`, base64 of
+    /// 32 bytes); `None`: generated on first start and kept in the database.
+    pub audit_signing_key: Option<Secret>,
     /// Connections of the request pool (`TILLROLL_DB_POOL_SIZE`); a node opens this many plus
     /// [`crate::app::BACKGROUND_CONNECTIONS`].
     pub db_pool_size: u32,
@@ -50,6 +54,50 @@ pub struct Config {
     pub lease_ttl: Duration,
     /// The HTTP server's timeouts and connection cap (`TILLROLL_HTTP_*`).
     pub http: crate::http::server::HttpLimits,
+    /// `None` (no `TILLROLL_NATS_URL`): nothing is published.
+    pub nats: Option<NatsConfig>,
+    /// `TILLROLL_READ_DATABASE_URL`: a read replica the queries read the read models from.
+    pub read_database_url: Option<String>,
+    /// The key webhook secrets are sealed under (`TILLROLL_WEBHOOKS_KEY`, 32 bytes base64);
+    /// `None`: generated and kept in the database.
+    pub webhooks_key: Option<Secret>,
+    /// `TILLROLL_WEBHOOKS_ALLOW_PRIVATE`: webhook URLs may reach loopback and private
+    /// addresses (tests, private networks). Off by default (server-side request forgery).
+    pub webhooks_allow_private: bool,
+    /// The wait after a webhook's first failed attempt (`TILLROLL_WEBHOOKS_FIRST_RETRY`,
+    /// default `5s`), doubling after each, at most an hour.
+    pub webhooks_first_retry: Duration,
+}
+
+/// Where the log is published: a JetStream stream on a NATS server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NatsConfig {
+    /// `TILLROLL_NATS_URL`, e.g. `nats://127.0.0.1:4222`.
+    pub url: String,
+    /// `TILLROLL_NATS_STREAM` (default `TILLROLL_EVENTS`).
+    pub stream: String,
+    /// `TILLROLL_NATS_SUBJECT_PREFIX` (default `tillroll`): subjects `<prefix>.events.…`.
+    pub subject_prefix: String,
+}
+
+/// A JetStream stream name: printable, no whitespace, `.`, `*`, `>`, `/` or `\\`.
+fn valid_stream_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 255
+        && name
+            .chars()
+            .all(|c| c.is_ascii_graphic() && !matches!(c, '.' | '*' | '>' | '/' | '\\'))
+}
+
+/// Subject tokens separated by dots, none empty or a wildcard.
+fn valid_subject_prefix(prefix: &str) -> bool {
+    !prefix.is_empty()
+        && prefix.split('.').all(|token| {
+            !token.is_empty()
+                && token
+                    .chars()
+                    .all(|c| c.is_ascii_graphic() && !matches!(c, '*' | '>'))
+        })
 }
 
 /// The request pool's default size: with the background connections, 14 per node, so six
@@ -124,7 +172,8 @@ impl Config {
             data_dir,
             reconcile_after: duration("TILLROLL_RECONCILE_AFTER", "2m")?,
             access_token_ttl: duration("TILLROLL_ACCESS_TOKEN_TTL", "15m")?,
-            audit_checkpoint_every: duration("TILLROLL_AUDIT_CHECKPOINT_EVERY", "1h")?,
+            audit_tree_head_every: duration("TILLROLL_AUDIT_TREE_HEAD_EVERY", "1s")?,
+            audit_signing_key: get("TILLROLL_AUDIT_SIGNING_KEY").map(Secret::new),
             db_pool_size: match get("TILLROLL_DB_POOL_SIZE") {
                 None => DEFAULT_POOL_SIZE,
                 Some(n) => n
@@ -155,8 +204,48 @@ impl Config {
                         })?,
                 },
             },
+            nats: nats_config(&get)?,
+            read_database_url: get("TILLROLL_READ_DATABASE_URL"),
+            webhooks_key: get("TILLROLL_WEBHOOKS_KEY").map(Secret::new),
+            webhooks_allow_private: match get("TILLROLL_WEBHOOKS_ALLOW_PRIVATE").as_deref() {
+                None | Some("false") | Some("0") => false,
+                Some("true") | Some("1") => true,
+                Some(_) => {
+                    return Err(err(
+                        "TILLROLL_WEBHOOKS_ALLOW_PRIVATE",
+                        "expected true or false",
+                    ));
+                }
+            },
+            webhooks_first_retry: duration("TILLROLL_WEBHOOKS_FIRST_RETRY", "5s")?,
         })
     }
+}
+
+fn nats_config(get: &impl Fn(&str) -> Option<String>) -> Result<Option<NatsConfig>, ConfigError> {
+    let Some(url) = get("TILLROLL_NATS_URL") else {
+        return Ok(None);
+    };
+    let stream = get("TILLROLL_NATS_STREAM").unwrap_or_else(|| "TILLROLL_EVENTS".to_owned());
+    if !valid_stream_name(&stream) {
+        return Err(ConfigError {
+            variable: "TILLROLL_NATS_STREAM",
+            message: "a JetStream stream name: no whitespace, '.', '*', '>', '/' or '\\'".into(),
+        });
+    }
+    let subject_prefix =
+        get("TILLROLL_NATS_SUBJECT_PREFIX").unwrap_or_else(|| "tillroll".to_owned());
+    if !valid_subject_prefix(&subject_prefix) {
+        return Err(ConfigError {
+            variable: "TILLROLL_NATS_SUBJECT_PREFIX",
+            message: "subject tokens separated by '.', none empty or a wildcard".into(),
+        });
+    }
+    Ok(Some(NatsConfig {
+        url,
+        stream,
+        subject_prefix,
+    }))
 }
 
 /// Daraja credentials: all four of key, secret, shortcode and passkey, or none (simulator).

@@ -129,6 +129,15 @@ async fn ensure_named_database(options: &PgConnectOptions) -> Result<(), DbError
 /// 2 s when the database is out of reach or out of connections).
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_millis(1500);
 
+/// A pool that connects on first use (a read replica that is down at start answers 503 then,
+/// rather than stopping the server).
+pub fn lazy_pool(options: PgConnectOptions, max: u32) -> PgPool {
+    PgPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_lazy_with(options)
+}
+
 pub async fn pool(options: PgConnectOptions, max: u32) -> Result<PgPool, DbError> {
     PgPoolOptions::new()
         .max_connections(max)

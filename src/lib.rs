@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod payments;
 pub mod state;
 pub mod store;
+pub mod webhooks;
 pub mod workers;
 
 pub use app::Application;

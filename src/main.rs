@@ -85,10 +85,24 @@ enum ProjectionsCommand {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Recompute every hash chain; exit code 1 on a broken chain.
+    /// Recompute every hash chain, the Merkle tree and every kept tree head; exit code 1 on
+    /// anything broken.
     Verify,
-    /// Record a signed checkpoint of every stream's head (publish its root elsewhere).
-    Checkpoint,
+    /// Check an NDJSON export offline (no database) against signed tree heads and the public
+    /// key; exit code 1 when it fails.
+    VerifyExport {
+        /// The export (`tillroll audit export` or `GET /audit/events`), `-` for stdin.
+        file: std::path::PathBuf,
+        /// The public key: its base64, or a file holding it or `GET /audit/public-key`'s JSON.
+        #[arg(long)]
+        public_key: String,
+        /// Tree heads kept from before: one head, a JSON list, a page of
+        /// `GET /audit/tree-heads`, or NDJSON of heads.
+        #[arg(long)]
+        tree_head: Option<std::path::PathBuf>,
+    },
+    /// Print the latest signed tree head as JSON (to publish elsewhere).
+    TreeHead,
     /// Write the log as NDJSON to stdout.
     Export {
         /// Start after this position.
@@ -126,7 +140,12 @@ async fn main() -> ExitCode {
         },
         Command::Audit { command } => match command {
             AuditCommand::Verify => cli::audit_verify().await,
-            AuditCommand::Checkpoint => cli::audit_checkpoint().await,
+            AuditCommand::VerifyExport {
+                file,
+                public_key,
+                tree_head,
+            } => cli::audit_verify_export(&file, &public_key, tree_head.as_deref()),
+            AuditCommand::TreeHead => cli::audit_tree_head().await,
             AuditCommand::Export { after } => cli::audit_export(after).await,
         },
         Command::Users { command } => match command {

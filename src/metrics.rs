@@ -105,6 +105,8 @@ pub struct Metrics {
     pub log_head: Gauge,
     pub pool_connections: Family<StateLabel, Gauge>,
     pub pool_max: Gauge,
+    pub events_published: Counter,
+    pub publisher_lag: Gauge,
 }
 
 fn latency_histogram() -> Histogram {
@@ -208,6 +210,18 @@ impl Default for Metrics {
             "The request pool's size (TILLROLL_DB_POOL_SIZE)",
             pool_max.clone(),
         );
+        let events_published = Counter::default();
+        registry.register(
+            "events_published",
+            "Events published to NATS JetStream and acknowledged by it",
+            events_published.clone(),
+        );
+        let publisher_lag = Gauge::default();
+        registry.register(
+            "publisher_lag_events",
+            "Events of the log not yet acknowledged by NATS JetStream (this node's publisher)",
+            publisher_lag.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
             requests,
@@ -219,6 +233,8 @@ impl Default for Metrics {
             log_head,
             pool_connections,
             pool_max,
+            events_published,
+            publisher_lag,
         }
     }
 }

@@ -22,6 +22,12 @@ pub struct AppState {
     /// address the server is bound to.
     pub public_url: Arc<String>,
     pub pool: PgPool,
+    /// Where queries read the read models: a read replica (`TILLROLL_READ_DATABASE_URL`), or
+    /// `pool`.
+    pub read_pool: PgPool,
+    /// What `X-Min-Position` waits on: this node's projectors' progress, or (reading from a
+    /// replica) none, so that only the replica's own checkpoints count.
+    pub read_progress: Progress,
     pub store: EventStore,
     pub commands: Commands,
     pub jwt: Arc<JwtKeys>,
@@ -31,8 +37,12 @@ pub struct AppState {
     pub callback_token: Arc<String>,
     pub login_limiter: LoginLimiter,
     pub metrics: Arc<Metrics>,
-    /// This node's worker leases (projectors, reactors, checkpoints).
+    /// This node's worker leases (projectors, reactors, the sealer).
     pub leases: tillroll_projections::lease::Leases,
+    /// The key that signs tree heads.
+    pub tree_signer: crate::audit::heads::TreeSigner,
+    /// The webhook secrets' key, the outbound client and its rules.
+    pub webhooks: Arc<crate::webhooks::Webhooks>,
 }
 
 impl AppState {
@@ -53,8 +63,8 @@ impl AppState {
         };
         let names = names.unwrap_or(self.projector_names.as_slice());
         Ok(tillroll_projections::wait_for(
-            &self.pool,
-            &self.progress,
+            &self.read_pool,
+            &self.read_progress,
             names,
             target,
             deadline.saturating_duration_since(tokio::time::Instant::now()),

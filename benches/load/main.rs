@@ -11,6 +11,7 @@
 //! Postgres, an axum handler returning a constant), and writes BENCHMARKS.md and
 //! BENCHMARKS.json. Every figure is reported as a ratio to its baseline.
 
+mod audit;
 mod data;
 mod measure;
 mod report;
@@ -144,6 +145,10 @@ async fn run(flags: Flags) -> Results {
             .measures
             .push(store::raw_insert(&db, &flags, 16).await);
         results.measures.push(store::append(&db, &flags, 16).await);
+        let (lag, writers) = audit::sealer_lag(&db, &flags, 16).await;
+        results.background.push(writers);
+        results.values.push(("P10 seal lag p50 (ms)".into(), lag.0));
+        results.values.push(("P10 seal lag max (ms)".into(), lag.1));
         results
             .measures
             .push(server::http_ceiling(&flags, 32).await);
@@ -198,6 +203,12 @@ async fn run(flags: Flags) -> Results {
     results
         .values
         .push(("P6 rebuild (events/s)".into(), store::rebuild(&db).await));
+    let (sealing, inclusion, consistency) = audit::proofs(&db, &flags, 8).await;
+    results
+        .values
+        .push(("P11 seal the grown log (events/s)".into(), sealing));
+    results.measures.push(inclusion);
+    results.measures.push(consistency);
     let (rate, rss_growth) = store::export(&db).await;
     results.values.push(("P9 export (events/s)".into(), rate));
     results

@@ -183,6 +183,42 @@ pub fn table(r: &Results) -> String {
         "≥ 200,000 events/s, constant memory",
         p9.map(|x| x >= 200_000.0),
     );
+    let (lag50, lag_max) = (
+        value(r, "P10 seal lag p50 (ms)"),
+        value(r, "P10 seal lag max (ms)"),
+    );
+    row(
+        "P10",
+        "sealer lag behind the P1 writers (oldest event of a head → its signature)",
+        format!(
+            "p50 {:.0} ms, max {:.0} ms",
+            lag50.unwrap_or(f64::NAN),
+            lag_max.unwrap_or(f64::NAN)
+        ),
+        "—".into(),
+        "< 1 s beyond the 1 s interval (max < 2,000 ms)",
+        lag_max.map(|x| x < 2_000.0),
+    );
+    let p11 = value(r, "P11 seal the grown log (events/s)");
+    row(
+        "P11",
+        "sealing the grown log from scratch",
+        format!("{:.0} events/s", p11.unwrap_or(f64::NAN)),
+        "—".into(),
+        "",
+        None,
+    );
+    for id in ["P12", "P13"] {
+        let m = find(r, id, "");
+        row(
+            id,
+            m.map_or(id, |m| m.name.as_str()),
+            fmt_m(m),
+            "—".into(),
+            "p99 < 10 ms",
+            m.map(|m| m.p99_ms < 10.0),
+        );
+    }
     out
 }
 

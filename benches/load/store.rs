@@ -84,6 +84,7 @@ pub async fn append(db: &BenchDb, flags: &Flags, concurrency: usize) -> Measure 
                         event_type: "BenchHappened".into(),
                         schema_version: 1,
                         data: json!({"n": i}),
+                        personal: Default::default(),
                     },
                     Metadata::system(Uuid::nil()),
                 );

@@ -3,12 +3,56 @@
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::Value;
 
-/// An event as the store keeps it: a stable type name, a schema version and a JSON object.
+/// An event as the store keeps it: a stable type name, a schema version and a JSON object,
+/// and what it holds of a person (declared by the event type, so the store stays schema-free).
 #[derive(Debug, Clone, PartialEq)]
 pub struct EncodedEvent {
     pub event_type: String,
     pub schema_version: i32,
     pub data: Value,
+    pub personal: Personal,
+}
+
+impl EncodedEvent {
+    /// An event with no personal data.
+    pub fn new(event_type: impl Into<String>, schema_version: i32, data: Value) -> Self {
+        Self {
+            event_type: event_type.into(),
+            schema_version,
+            data,
+            personal: Personal::default(),
+        }
+    }
+}
+
+/// What an event holds of a person: the store seals `fields` (top-level fields of `data`)
+/// with the key of `subject` before hashing, and an event that `erases` its subject deletes
+/// that key in its own transaction (crypto-shredding).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Personal {
+    pub fields: &'static [&'static str],
+    /// Whose data it is; `None` for an event whose fields belong to the person of its
+    /// stream's earlier events (the store takes the subject from them).
+    pub subject: Option<uuid::Uuid>,
+    pub erases: bool,
+}
+
+impl Personal {
+    pub fn fields(fields: &'static [&'static str], subject: Option<uuid::Uuid>) -> Self {
+        Self {
+            fields,
+            subject,
+            erases: false,
+        }
+    }
+
+    pub fn erasing(subject: uuid::Uuid) -> Self {
+        Self {
+            fields: &[],
+            subject: Some(subject),
+            erases: true,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +84,11 @@ pub trait DomainEvent: Serialize + DeserializeOwned + Clone + Send + Sync + 'sta
         data
     }
 
+    /// What this event holds of a person (nothing, unless the enum declares it).
+    fn personal(&self) -> Personal {
+        Personal::default()
+    }
+
     fn encode(&self) -> EncodedEvent {
         let mut value = serde_json::to_value(self).expect("events serialise to JSON");
         let object = value.as_object_mut().expect("events are JSON objects");
@@ -51,6 +100,7 @@ pub trait DomainEvent: Serialize + DeserializeOwned + Clone + Send + Sync + 'sta
             event_type,
             schema_version: Self::SCHEMA_VERSION,
             data: value,
+            personal: self.personal(),
         }
     }
 
@@ -85,8 +135,20 @@ pub trait DomainEvent: Serialize + DeserializeOwned + Clone + Send + Sync + 'sta
 #[macro_export]
 macro_rules! domain_event {
     ($enum:ident, $field:ident, $($variant:ident),+ $(,)?) => {
+        $crate::domain_event!(@impl $enum, $field, [$($variant),+], {});
+    };
+    // `personal = f`: `f(&self) -> Personal` declares the event's personal data.
+    ($enum:ident, $field:ident, personal = $personal:path, $($variant:ident),+ $(,)?) => {
+        $crate::domain_event!(@impl $enum, $field, [$($variant),+], {
+            fn personal(&self) -> $crate::codec::Personal {
+                $personal(self)
+            }
+        });
+    };
+    (@impl $enum:ident, $field:ident, [$($variant:ident),+], { $($extra:item)* }) => {
         impl $crate::DomainEvent for $enum {
             $crate::event_types!($($variant),+);
+            $($extra)*
         }
 
         impl $enum {

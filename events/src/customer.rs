@@ -49,9 +49,24 @@ pub enum CustomerEvent {
     },
 }
 
+fn personal(event: &CustomerEvent) -> crate::Personal {
+    use crate::Personal;
+    match event {
+        CustomerEvent::CustomerRegistered { customer_id, .. } => {
+            Personal::fields(&["email", "name", "phone"], Some(*customer_id))
+        }
+        CustomerEvent::ProfileUpdated { customer_id, .. } => {
+            Personal::fields(&["name", "phone", "gender"], Some(*customer_id))
+        }
+        CustomerEvent::AccountClosed { customer_id, .. } => Personal::erasing(*customer_id),
+        _ => Personal::default(),
+    }
+}
+
 domain_event!(
     CustomerEvent,
     customer_id,
+    personal = personal,
     CustomerRegistered,
     ProfileUpdated,
     AvatarChanged,
@@ -60,3 +75,38 @@ domain_event!(
     AccountEnabled,
     AccountClosed,
 );
+
+#[cfg(test)]
+mod personal_tests {
+    use super::*;
+    use crate::DomainEvent;
+
+    #[test]
+    fn customer_events_declare_their_personal_fields_and_subject() {
+        let id = Uuid::from_u128(7);
+        let registered = CustomerEvent::CustomerRegistered {
+            customer_id: id,
+            email: "a@b.c".into(),
+            name: "A".into(),
+            phone: None,
+            role: "customer".into(),
+            registered_at: DateTime::from_timestamp(0, 0).unwrap(),
+        }
+        .encode();
+        assert_eq!(registered.personal.fields, ["email", "name", "phone"]);
+        assert_eq!(registered.personal.subject, Some(id));
+        let closed = CustomerEvent::AccountClosed {
+            customer_id: id,
+            closed_at: DateTime::from_timestamp(0, 0).unwrap(),
+        }
+        .encode();
+        assert!(closed.personal.erases);
+        assert_eq!(closed.personal.subject, Some(id));
+        let role = CustomerEvent::RoleGranted {
+            customer_id: id,
+            role: "admin".into(),
+        }
+        .encode();
+        assert_eq!(role.personal, crate::Personal::default());
+    }
+}

@@ -15,7 +15,7 @@ pub mod stream;
 
 pub use audit::AuditEvent;
 pub use cart::CartEvent;
-pub use codec::{DecodeError, DomainEvent, EncodedEvent};
+pub use codec::{DecodeError, DomainEvent, EncodedEvent, Personal};
 pub use customer::CustomerEvent;
 pub use metadata::Metadata;
 pub use money::Currency;
@@ -24,3 +24,16 @@ pub use product::ProductEvent;
 pub use recorded::{LogPosition, RecordedEvent};
 pub use stock::StockEvent;
 pub use stream::StreamId;
+
+/// Every event type of every aggregate (webhook subscriptions name them).
+pub fn all_event_types() -> Vec<&'static str> {
+    [
+        AuditEvent::event_types(),
+        CartEvent::event_types(),
+        CustomerEvent::event_types(),
+        OrderEvent::event_types(),
+        ProductEvent::event_types(),
+        StockEvent::event_types(),
+    ]
+    .concat()
+}

@@ -96,9 +96,23 @@ pub enum OrderEvent {
     },
 }
 
+/// The phone of an order is its customer's: `OrderPlaced` names them; a later attempt's phone
+/// belongs to the same person (the store takes the subject from the stream's first events).
+fn personal(event: &OrderEvent) -> crate::Personal {
+    use crate::Personal;
+    match event {
+        OrderEvent::OrderPlaced { customer_id, .. } => {
+            Personal::fields(&["phone"], Some(*customer_id))
+        }
+        OrderEvent::PaymentRequested { .. } => Personal::fields(&["phone"], None),
+        _ => Personal::default(),
+    }
+}
+
 domain_event!(
     OrderEvent,
     order_id,
+    personal = personal,
     OrderPlaced,
     PaymentRequested,
     PaymentRequestAccepted,

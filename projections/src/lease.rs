@@ -355,8 +355,9 @@ impl Leases {
     }
 }
 
-/// Takes `name` if it is free, expired or already ours; the new epoch when taken.
-async fn acquire(
+/// Takes `name` if it is free, expired or already ours; the new epoch when taken. (Also for a
+/// short-lived process that does one piece of a worker's work when no node holds its lease.)
+pub async fn acquire(
     conn: &mut PgConnection,
     name: &str,
     holder: &str,

@@ -424,9 +424,11 @@ pub async fn wait_for(
 ) -> Result<bool, sqlx::Error> {
     let deadline = tokio::time::Instant::now() + timeout;
     let mut receivers: Vec<_> = names.iter().filter_map(|n| progress.subscribe(n)).collect();
+    // Only when every projector waited on reports here may their in-memory progress answer.
+    let local = receivers.len() == names.len();
     let mut last_read = None::<tokio::time::Instant>;
     loop {
-        if receivers.iter().all(|r| *r.borrow() >= target) {
+        if local && receivers.iter().all(|r| *r.borrow() >= target) {
             return Ok(true);
         }
         // Projectors running here publish their progress at once; the committed checkpoints

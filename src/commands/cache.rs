@@ -19,34 +19,39 @@ pub struct Cached {
     pub state: Arc<dyn Any + Send + Sync>,
 }
 
-#[derive(Default)]
 pub struct AggregateCache {
-    states: Mutex<HashMap<String, Cached>>,
+    /// Bounded with real eviction (moka's TinyLFU): past the bound the least useful states
+    /// go one at a time, never the whole cache at once.
+    states: moka::sync::Cache<String, Cached>,
     locks: Mutex<HashMap<String, Arc<AsyncMutex<()>>>>,
+}
+
+impl Default for AggregateCache {
+    fn default() -> Self {
+        Self {
+            states: moka::sync::Cache::new(MAX_ENTRIES as u64),
+            locks: Mutex::default(),
+        }
+    }
 }
 
 impl AggregateCache {
     pub fn get(&self, stream: &str) -> Option<Cached> {
-        self.states.lock().expect("cache lock").get(stream).cloned()
+        self.states.get(stream)
     }
 
     pub fn put(&self, stream: &str, cached: Cached) {
-        let mut states = self.states.lock().expect("cache lock");
-        if states.len() >= MAX_ENTRIES && !states.contains_key(stream) {
-            // Crude but bounded: drop everything rather than track recency on the hot path.
-            states.clear();
-        }
-        states.insert(stream.to_owned(), cached);
+        self.states.insert(stream.to_owned(), cached);
     }
 
     /// Forgets every cached state (after an erasure: cached states may hold the person's
     /// plaintext).
     pub fn clear(&self) {
-        self.states.lock().expect("cache lock").clear();
+        self.states.invalidate_all();
     }
 
     pub fn evict(&self, stream: &str) {
-        self.states.lock().expect("cache lock").remove(stream);
+        self.states.invalidate(stream);
     }
 
     /// Locks the given streams in a global (sorted) order, so two commands touching the same

@@ -2,9 +2,9 @@
 //! callback (through the `mpesa_callbacks` inbox) or from an STK push query, with the stock
 //! effects of the outcome in the same transaction. Every command is correlated to the order.
 //!
-//! Rows beside the events: `mpesa_requests` (CheckoutRequestID → order, and when the
-//! reconciler should next ask Daraja) and `mpesa_callbacks` (the inbox). Both are marked in the
-//! transaction that records an outcome, so a crash never leaves one half-settled.
+//! Rows beside the events (`mpesa_requests`, `mpesa_callbacks`) belong to
+//! `payments::inbox`; they are written in the transaction that records an outcome, so a crash
+//! never leaves one half-settled.
 
 use std::time::Duration;
 
@@ -17,31 +17,18 @@ mod settle;
 pub use settle::{ReconcileError, Settlement};
 
 use super::orders::{append_with_effects, order_streams};
-use super::{CommandContext, CommandError, Commands, Outcome, SideWrite, UnitOfWork};
+use super::{CommandContext, CommandError, Commands, Outcome, UnitOfWork};
 use crate::domain::Aggregate;
 use crate::domain::order::{self, Order, OrderStatus};
 use crate::domain::stock::{self, Stock};
-use crate::payments::StkPushAccepted;
+use crate::payments::{StkPushAccepted, inbox};
 
 /// Marks the attempt settled and its callback processed, in the unit's transaction.
 fn mark_settled(uow: &mut UnitOfWork<'_>, checkout_request_id: &str) {
     let now = uow.context().now;
-    uow.also(
-        SideWrite::new(
-            "UPDATE mpesa_requests SET settled_at = $2 \
-             WHERE checkout_request_id = $1 AND settled_at IS NULL",
-        )
-        .bind(checkout_request_id.to_owned())
-        .bind(now),
-    );
-    uow.also(
-        SideWrite::new(
-            "UPDATE mpesa_callbacks SET processed_at = $2 \
-             WHERE checkout_request_id = $1 AND processed_at IS NULL",
-        )
-        .bind(checkout_request_id.to_owned())
-        .bind(now),
-    );
+    for write in inbox::settled(checkout_request_id, now) {
+        uow.also(write);
+    }
 }
 
 /// Whether every line of an expired order could be reserved and sold again now.
@@ -89,18 +76,15 @@ impl Commands {
             let mut after = before.clone();
             events.iter().for_each(|e| after.evolve(e));
             if !events.is_empty() {
-                uow.also(
-                    SideWrite::new(
-                        "INSERT INTO mpesa_requests (checkout_request_id, order_id, attempt_id, \
-                             accepted_at, next_query_at) VALUES ($1, $2, $3, $4, $5) \
-                         ON CONFLICT (checkout_request_id) DO NOTHING",
-                    )
-                    .bind(accepted.checkout_request_id.clone())
-                    .bind(order_id)
-                    .bind(attempt_id)
-                    .bind(uow.context().now)
-                    .bind(next_query_at),
-                );
+                let now = uow.context().now;
+                let id = &accepted.checkout_request_id;
+                uow.also(inbox::accepted(
+                    id,
+                    order_id,
+                    attempt_id,
+                    now,
+                    next_query_at,
+                ));
             }
             uow.append::<Order>(&stream, events);
             Ok(after)

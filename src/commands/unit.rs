@@ -246,7 +246,7 @@ impl<'a> UnitOfWork<'a> {
             .appends
             .iter()
             .flat_map(|a| &a.events)
-            .any(|e| e.event.event_type == "AccountClosed");
+            .any(|e| e.event.personal.erases);
         if erased {
             // Cached states may hold the person's plaintext (an order's phone).
             self.cache.clear();

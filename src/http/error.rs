@@ -118,6 +118,12 @@ impl ApiError {
         }
     }
 
+    /// The same problem with another status (e.g. a 404 that names the field).
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+
     pub fn with_extra(mut self, extra: serde_json::Value) -> Self {
         self.extra = Some(extra);
         self

@@ -100,7 +100,20 @@ async fn get_ready(State(state): State<AppState>) -> Response {
     let lag = projection_lag(&state).await;
     let database = lag.is_ok();
     let projections = lag.unwrap_or_default();
-    let (unsequenced, oldest) = log_health(&state).await.unwrap_or((0.0, 0.0));
+    // With the database gone, the answer comes after one acquire timeout, not several.
+    let (unsequenced, oldest) = if database {
+        log_health(&state).await.unwrap_or((0.0, 0.0))
+    } else {
+        (0.0, 0.0)
+    };
+    if state.config.read_database_url.is_some()
+        && sqlx::query("SELECT 1")
+            .execute(&state.read_pool)
+            .await
+            .is_err()
+    {
+        reasons.push("the read replica does not answer (queries answer 503)".to_owned());
+    }
     if !database {
         reasons.push("the database does not answer".to_owned());
     } else {

@@ -42,6 +42,9 @@ pub enum FakeMode {
     Callback(FakeOutcome),
     /// Accept, and wait for the test to call `send_callback` (queries answer "still processing").
     NoCallback,
+    /// Accept and record each push (no callback), but never answer it: the sender waits
+    /// until its connection dies (a node killed between sending a push and its answer).
+    Stall,
     /// Answer pushes and queries 500 with errorCode `500.001.1001`.
     Busy,
     /// Answer every endpoint 503 with no body.

@@ -6,6 +6,7 @@ pub mod callback;
 pub mod daraja;
 #[cfg(any(test, feature = "fake-daraja"))]
 pub mod fake;
+pub mod inbox;
 pub mod simulator;
 
 #[cfg(test)]

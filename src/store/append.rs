@@ -306,16 +306,14 @@ async fn append_in(
         }
     };
     // Closing an account erases the person in the same transaction.
-    for closed in appends
+    for personal in appends
         .iter()
         .flat_map(|a| &a.events)
-        .filter(|e| e.event.event_type == "AccountClosed")
+        .map(|e| e.event.personal)
+        .filter(|p| p.erases)
     {
-        if let Some(customer) = closed.event.data["customer_id"]
-            .as_str()
-            .and_then(|c| c.parse().ok())
-        {
-            vault::shred(conn, customer).await?;
+        if let Some(subject) = personal.subject {
+            vault::shred(conn, subject).await?;
         }
     }
     // Subscribers are woken by `EventStore::committed`, after the commit.

@@ -4,11 +4,11 @@
 //! head can be stale (another process appended since) but never wrong about version n. A
 //! stale head makes the insert collide with the existing version n + 1, which is the
 //! conflict the caller would have got anyway, and the entry is evicted.
+//!
+//! Bounded with real eviction (moka's TinyLFU): past the bound the least useful heads go,
+//! one at a time, instead of the whole cache at once.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
-const MAX_STREAMS: usize = 100_000;
+const MAX_STREAMS: u64 = 100_000;
 
 #[derive(Debug, Clone)]
 pub(crate) struct Head {
@@ -16,31 +16,36 @@ pub(crate) struct Head {
     pub hash: Vec<u8>,
 }
 
-#[derive(Default)]
 pub(crate) struct HeadCache {
-    heads: Mutex<HashMap<String, Head>>,
+    heads: moka::sync::Cache<String, Head>,
+}
+
+impl Default for HeadCache {
+    fn default() -> Self {
+        Self {
+            heads: moka::sync::Cache::new(MAX_STREAMS),
+        }
+    }
 }
 
 impl HeadCache {
     pub fn get(&self, stream: &str) -> Option<Head> {
-        self.heads.lock().expect("head cache").get(stream).cloned()
+        self.heads.get(stream)
     }
 
+    /// Keeps `head` unless a later one is known already.
     pub fn put(&self, stream: &str, head: Head) {
-        let mut heads = self.heads.lock().expect("head cache");
-        if heads.len() >= MAX_STREAMS && !heads.contains_key(stream) {
-            heads.clear();
+        if self
+            .heads
+            .get(stream)
+            .is_some_and(|known| known.version >= head.version)
+        {
+            return;
         }
-        match heads.get_mut(stream) {
-            Some(known) if known.version >= head.version => {}
-            Some(known) => *known = head,
-            None => {
-                heads.insert(stream.to_owned(), head);
-            }
-        }
+        self.heads.insert(stream.to_owned(), head);
     }
 
     pub fn evict(&self, stream: &str) {
-        self.heads.lock().expect("head cache").remove(stream);
+        self.heads.invalidate(stream);
     }
 }

@@ -114,7 +114,12 @@ impl EventStore {
     pub fn spawn_listener(&self) -> tokio::task::JoinHandle<()> {
         let listen = {
             let store = self.clone();
-            let (pool, wake, origin) = (self.pool.clone(), self.wake.clone(), self.origin.clone());
+            let (wake, origin) = (self.wake.clone(), self.origin.clone());
+            // A connection of its own, not one of the request pool's: a listener holds its
+            // connection for good (counted in `app::BACKGROUND_CONNECTIONS`).
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(1)
+                .connect_lazy_with((*self.pool.connect_options()).clone());
             async move {
                 loop {
                     match sqlx::postgres::PgListener::connect_with(&pool).await {

@@ -10,9 +10,15 @@ use super::{EventStore, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ChainFailure {
+    /// The stream of the event concerned; `log` for a failure of the log as a whole (a tree
+    /// head, a missing index).
     pub stream_id: String,
+    /// The event's version in its stream (0 when the event is unknown).
     pub version: i64,
     pub reason: String,
+    /// The event's place in the log, for failures found by the transparency log.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_index: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
@@ -92,6 +98,7 @@ impl EventStore {
                 stream_id: event.stream_id.clone(),
                 version: event.version,
                 reason,
+                log_index: None,
             };
             if event.version != c.version + 1 {
                 report.failures.push(failure(format!(

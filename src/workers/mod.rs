@@ -2,13 +2,14 @@
 //! issue commands. `payment` follows the log (its own checkpoint) and sends the STK push of
 //! every `PaymentRequested`; `timers` expires unpaid orders, asks Daraja about attempts whose
 //! callback is late (the reconciler) and settles callbacks that arrived before their push was
-//! recorded (the inbox sweep); the checkpointer anchors the stream heads.
+//! recorded (the inbox sweep); the sealer grows the transparency log and signs its tree heads.
 //!
 //! Each runs under a lease of its own (`tillroll_projections::lease`, shared with the
 //! projectors): in one node at a time, spread over the nodes, stopped at once when its lease
 //! is lost, and fenced in what it writes and sends.
 
 mod payment;
+pub mod publisher;
 mod timers;
 
 use std::time::Duration;
@@ -23,9 +24,12 @@ pub use payment::CHECKPOINT as PAYMENT_CHECKPOINT;
 
 pub const PAYMENT_LEASE: &str = "reactor:payment";
 pub const TIMERS_LEASE: &str = "reactor:timers";
-pub const CHECKPOINT_LEASE: &str = "audit:checkpoint";
-/// Every worker lease of this module (tests hold them to keep the reactors out).
-pub const LEASES: [&str; 3] = [PAYMENT_LEASE, TIMERS_LEASE, CHECKPOINT_LEASE];
+pub const SEALER_LEASE: &str = "audit:sealer";
+/// Every worker lease of this module that runs on every node (tests hold them to keep the
+/// reactors out), but the sealer's: it writes no event and races nothing a test writes by hand.
+pub const LEASES: [&str; 3] = [PAYMENT_LEASE, TIMERS_LEASE, crate::webhooks::deliver::LEASE];
+/// The JetStream publisher's lease, wanted only by nodes with `TILLROLL_NATS_URL`.
+pub const PUBLISHER_LEASE: &str = "publisher:nats";
 
 pub fn spawn(
     state: &AppState,
@@ -46,22 +50,44 @@ pub fn spawn(
             timers::run(state.clone(), halt)
         })
     };
-    let checkpoints = {
-        let store = state.store.clone();
-        let every = state.config.audit_checkpoint_every;
-        while_held(leases.watch(CHECKPOINT_LEASE), stop, move |_, halt| {
-            crate::audit::checkpoint::periodic(store.clone(), every, halt)
-        })
+    let sealer = {
+        let (pool, signer) = (state.pool.clone(), state.tree_signer.clone());
+        let every = state.config.audit_tree_head_every;
+        while_held(
+            leases.watch(SEALER_LEASE),
+            stop.clone(),
+            move |fence, halt| {
+                crate::audit::sealer::run(pool.clone(), signer.clone(), every, fence, halt)
+            },
+        )
     };
-    vec![
+    let webhooks = {
+        let state = state.clone();
+        while_held(
+            leases.watch(crate::webhooks::deliver::LEASE),
+            stop.clone(),
+            move |fence, halt| crate::webhooks::deliver::run(state.clone(), fence, halt),
+        )
+    };
+    let mut workers = vec![
         tokio::spawn(payment),
         tokio::spawn(timers),
-        tokio::spawn(checkpoints),
-    ]
+        tokio::spawn(sealer),
+        tokio::spawn(webhooks),
+    ];
+    if let Some(nats) = state.config.nats.clone() {
+        let state = state.clone();
+        workers.push(tokio::spawn(while_held(
+            leases.watch(PUBLISHER_LEASE),
+            stop,
+            move |fence, halt| publisher::run(state.clone(), nats.clone(), fence, halt),
+        )));
+    }
+    workers
 }
 
 /// Sleeps `period` unless stopped first; `false` when stopped.
-async fn pause(stop: &mut watch::Receiver<bool>, period: Duration) -> bool {
+pub(crate) async fn pause(stop: &mut watch::Receiver<bool>, period: Duration) -> bool {
     if *stop.borrow() {
         return false;
     }

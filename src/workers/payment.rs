@@ -5,35 +5,30 @@
 //!
 //! Once at most: before a push is sent, its attempt is recorded in `stk_dispatches` under the
 //! reactor's lease (fenced: a deposed reactor records nothing and sends nothing), and an
-//! attempt recorded there is never pushed again. A crash or failover between the record and
-//! Daraja's answer leaves an attempt of unknown fate: it is not sent blindly again (DESIGN
-//! §8); its callback, if one comes, waits in the inbox, and the order expires unless the
-//! customer asks for a new prompt (`POST /orders/{id}/payment`).
+//! attempt recorded there is never pushed again. Daraja's acceptance is kept beside it the
+//! moment it arrives, before the acceptance event: a crash after that is recovered by the
+//! timers reactor (which records the acceptance; the reconciler or the inbox settles it). A
+//! crash between the record and Daraja's answer leaves an attempt of unknown fate: it is not
+//! sent blindly again (DESIGN §8); its callback, if one comes, is kept in the inbox, and the
+//! order expires unless the customer asks for a new prompt (`POST /orders/{id}/payment`).
 
 use std::time::Duration;
 
 use chrono::Utc;
 use tillroll_events::{LogPosition, OrderEvent, RecordedEvent};
-use tillroll_projections::lease::{Fence, fence_sql};
+use tillroll_projections::lease::Fence;
 use tokio::sync::watch;
 
 use crate::commands::CommandContext;
 use crate::domain::money;
 use crate::domain::order::{AttemptStatus, OrderStatus};
 use crate::domain::payment::{account_reference, transaction_desc};
-use crate::payments::{GatewayError, StkPush, StkPushAccepted};
+use crate::payments::{GatewayError, StkPush, StkPushAccepted, inbox};
 use crate::state::AppState;
 
 pub const CHECKPOINT: &str = "payments";
 /// Pushes in flight at once.
 const CONCURRENCY: usize = 8;
-/// Waits between tries while Daraja is unreachable (on top of the client's own retries).
-const BACKOFF: [Duration; 3] = [
-    Duration::from_millis(500),
-    Duration::from_secs(1),
-    Duration::from_secs(2),
-];
-
 pub async fn run(state: AppState, fence: Fence, mut stop: watch::Receiver<bool>) {
     while !*stop.borrow() {
         if let Err(error) = follow(&state, &fence, &mut stop).await {
@@ -91,30 +86,6 @@ async fn save_checkpoint(
         })
 }
 
-/// Records, under the lease, that this attempt's push is about to be sent; `false` when it was
-/// recorded before (sent, or of unknown fate) or the lease is lost: then nothing is sent.
-async fn record_dispatch(
-    state: &AppState,
-    fence: &Fence,
-    order_id: uuid::Uuid,
-    attempt_id: uuid::Uuid,
-) -> Result<bool, sqlx::Error> {
-    let inserted = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO stk_dispatches (attempt_id, order_id, holder, epoch) \
-         SELECT $1, $2, $4, $5 WHERE {} \
-         ON CONFLICT (attempt_id) DO NOTHING",
-        fence_sql(3)
-    )))
-    .bind(attempt_id)
-    .bind(order_id)
-    .bind(&fence.lease)
-    .bind(&fence.holder)
-    .bind(fence.epoch)
-    .execute(&state.pool)
-    .await?;
-    Ok(inserted.rows_affected() == 1)
-}
-
 /// Sends the push of one attempt and records Daraja's answer. Failures to record are logged:
 /// the order stays payable until it expires.
 async fn handle(state: &AppState, fence: &Fence, event: &RecordedEvent) -> Result<(), sqlx::Error> {
@@ -155,7 +126,7 @@ async fn handle(state: &AppState, fence: &Fence, event: &RecordedEvent) -> Resul
             rejected.await.map(|_| ())
         }
         Some(amount_shillings) => {
-            match record_dispatch(state, fence, order_id, attempt_id).await {
+            match inbox::record_dispatch(&state.pool, fence, order_id, attempt_id).await {
                 Ok(true) => {}
                 Ok(false) => {
                     tracing::warn!(
@@ -176,34 +147,38 @@ async fn handle(state: &AppState, fence: &Fence, event: &RecordedEvent) -> Resul
                     state.public_url, state.callback_token
                 ),
             };
-            let answer = push_with_retries(state, &push).await;
-            let ctx = CommandContext::system(order_id, Utc::now()).caused_by(event.event_id);
-            record(state, &ctx, order_id, attempt_id, answer).await
+            // Once sent, the push is seen through to its recorded answer even if the lease is
+            // lost meanwhile (the work is dropped at its await then): Daraja's answer is a fact
+            // about an attempt, recorded by its id, not a fenced write, and dropping it would
+            // leave a push of unknown fate whose callback nobody could match.
+            let (state, cause) = (state.clone(), event.event_id);
+            let sent = tokio::spawn(async move {
+                let answer = state.gateway.stk_push(&push).await;
+                if let Ok(accepted) = &answer {
+                    let (checkout, merchant) =
+                        (&accepted.checkout_request_id, &accepted.merchant_request_id);
+                    if let Err(error) =
+                        inbox::record_answer(&state.pool, attempt_id, checkout, merchant).await
+                    {
+                        tracing::warn!(%error, %order_id, "Daraja's acceptance not kept beside its push");
+                    }
+                }
+                let ctx = CommandContext::system(order_id, Utc::now()).caused_by(cause);
+                record(&state, &ctx, order_id, attempt_id, answer).await
+            });
+            match sent.await {
+                Ok(recorded) => recorded,
+                Err(error) => {
+                    tracing::error!(%error, %order_id, "STK push task failed");
+                    return Ok(());
+                }
+            }
         }
     };
     if let Err(error) = recorded {
         tracing::warn!(%error, %order_id, "the answer to an STK push was not recorded");
     }
     Ok(())
-}
-
-async fn push_with_retries(
-    state: &AppState,
-    push: &StkPush,
-) -> Result<StkPushAccepted, GatewayError> {
-    let mut waits = BACKOFF.iter();
-    loop {
-        match state.gateway.stk_push(push).await {
-            Err(GatewayError::Unavailable(why)) => match waits.next() {
-                Some(wait) => {
-                    tracing::info!(%why, "Daraja unavailable; retrying the STK push");
-                    tokio::time::sleep(*wait).await;
-                }
-                None => return Err(GatewayError::Unavailable(why)),
-            },
-            answer => return answer,
-        }
-    }
 }
 
 async fn record(

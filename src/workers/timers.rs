@@ -4,6 +4,8 @@
 //!   release their stock;
 //! - reconciler: accepted pushes still unsettled at their `next_query_at` (accepted +
 //!   `reconcile_after`, or at once after a 1037 callback) are settled by an STK push query;
+//! - unrecorded acceptances: pushes Daraja accepted whose acceptance the sending node never
+//!   recorded (it crashed in between) are recorded from `stk_dispatches`;
 //! - inbox sweep: callbacks kept before their push was recorded are settled.
 
 use std::time::Duration;
@@ -12,8 +14,9 @@ use chrono::Utc;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::commands::CommandContext;
 use crate::commands::payments::ReconcileError;
+use crate::commands::{CommandContext, CommandError};
+use crate::payments::{StkPushAccepted, inbox};
 use crate::state::AppState;
 
 const TICK: Duration = Duration::from_millis(250);
@@ -23,6 +26,9 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
     while super::pause(&mut stop, TICK).await {
         if let Err(error) = expire_due(&state).await {
             tracing::warn!(%error, "expiry tick");
+        }
+        if let Err(error) = record_unrecorded(&state).await {
+            tracing::warn!(%error, "unrecorded STK push acceptances");
         }
         if let Err(error) = reconcile_due(&state).await {
             tracing::warn!(%error, "reconciler tick");
@@ -64,31 +70,17 @@ async fn expire_due(state: &AppState) -> Result<(), sqlx::Error> {
 
 /// Daraja keeps an STK push's result for a limited time: past this the reconciler stops
 /// asking (the attempt stays as it was recorded; the order has long expired).
-const GIVE_UP_AFTER: &str = "1 day";
+const GIVE_UP_AFTER: Duration = Duration::from_secs(24 * 3600);
 
 async fn reconcile_due(state: &AppState) -> Result<(), sqlx::Error> {
-    let abandoned = sqlx::query(
-        "UPDATE mpesa_requests SET settled_at = now() \
-         WHERE settled_at IS NULL AND accepted_at < now() - $1::interval",
-    )
-    .bind(GIVE_UP_AFTER)
-    .execute(&state.pool)
-    .await?
-    .rows_affected();
+    let abandoned = inbox::abandon_older_than(&state.pool, GIVE_UP_AFTER).await?;
     if abandoned > 0 {
         tracing::warn!(
             abandoned,
             "STK pushes never settled; the reconciler stops asking"
         );
     }
-    let due: Vec<(String, Uuid)> = sqlx::query_as(
-        "SELECT checkout_request_id, order_id FROM mpesa_requests \
-         WHERE settled_at IS NULL AND next_query_at <= now() ORDER BY next_query_at LIMIT $1",
-    )
-    .bind(BATCH)
-    .fetch_all(&state.pool)
-    .await?;
-    for (checkout_request_id, order_id) in due {
+    for (checkout_request_id, order_id) in inbox::due_for_query(&state.pool, BATCH).await? {
         let settled = state
             .commands
             .reconcile_attempt(
@@ -116,16 +108,49 @@ async fn reconcile_due(state: &AppState) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
+/// A payment reactor that stopped (crashed, lost its lease) between Daraja's acceptance of a
+/// push and `PaymentRequestAccepted` left the CheckoutRequestID in `stk_dispatches`: its
+/// acceptance is recorded now (the reconciler or the callback waiting in the inbox then
+/// settles it), never re-sent. The grace leaves a live reactor time to record it itself.
+const UNRECORDED_GRACE: Duration = Duration::from_secs(10);
+
+async fn record_unrecorded(state: &AppState) -> Result<(), sqlx::Error> {
+    for push in inbox::unrecorded_acceptances(&state.pool, UNRECORDED_GRACE, BATCH).await? {
+        let ctx = CommandContext::system(push.order_id, Utc::now());
+        let accepted = StkPushAccepted {
+            merchant_request_id: push.merchant_request_id.clone(),
+            checkout_request_id: push.checkout_request_id.clone(),
+        };
+        let commands = &state.commands;
+        let after = state.config.reconcile_after;
+        let (order_id, attempt_id) = (push.order_id, push.attempt_id);
+        match commands
+            .record_push_accepted(&ctx, order_id, attempt_id, &accepted, after)
+            .await
+        {
+            Ok(outcome) if outcome.position.is_some() => {
+                tracing::warn!(
+                    %order_id, checkout_request_id = %push.checkout_request_id,
+                    "STK push accepted by Daraja but not recorded by the node that sent it; \
+                     recorded now"
+                );
+                if let Err(error) = commands.settle_callback(&push.checkout_request_id).await {
+                    tracing::warn!(%error, "callback of a recovered push not settled yet");
+                }
+            }
+            // The attempt ended otherwise already: nothing to record, and not looked at again.
+            Ok(_) | Err(CommandError::Rejected(_)) => {
+                tracing::info!(%order_id, "an unrecorded STK push acceptance is moot");
+                inbox::abandon_answer(&state.pool, attempt_id).await?;
+            }
+            Err(error) => tracing::warn!(%error, %order_id, "unrecorded STK push not recorded"),
+        }
+    }
+    Ok(())
+}
+
 async fn sweep_inbox(state: &AppState) -> Result<(), sqlx::Error> {
-    let waiting: Vec<(String,)> = sqlx::query_as(
-        "SELECT c.checkout_request_id FROM mpesa_callbacks c \
-         JOIN mpesa_requests r USING (checkout_request_id) \
-         WHERE c.processed_at IS NULL ORDER BY c.received_at LIMIT $1",
-    )
-    .bind(BATCH)
-    .fetch_all(&state.pool)
-    .await?;
-    for (checkout_request_id,) in waiting {
+    for checkout_request_id in inbox::waiting_callbacks(&state.pool, BATCH).await? {
         if let Err(error) = state.commands.settle_callback(&checkout_request_id).await {
             tracing::warn!(%error, checkout_request_id, "callback not settled");
         }

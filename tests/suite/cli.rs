@@ -57,6 +57,42 @@ async fn demo_verify_export_rebuild_and_a_tampered_log() {
     let report: Value = serde_json::from_str(&stdout(&verify)).expect("a JSON report");
     assert_eq!(report["ok"], true, "{report}");
     assert_eq!(report["events_checked"], ids.len() as u64, "{report}");
+    // With no server running, the demo sealed its own events and signed a tree head.
+    assert_eq!(report["tree"]["heads_checked"], 1, "{report}");
+    let head = tillroll(&db, &["audit", "tree-head"]).await;
+    assert_eq!(exit_code(&head, "audit tree-head"), 0, "{head:?}");
+    let head: Value = serde_json::from_str(&stdout(&head)).expect("a JSON tree head");
+    assert_eq!(head["tree_size"], ids.len() as u64);
+    let dir = std::env::temp_dir().join(format!("tillroll-cli-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let head_file = dir.join("head.json");
+    std::fs::write(&head_file, head.to_string()).unwrap();
+    let (public_key,): (Vec<u8>,) = sqlx::query_as("SELECT public_key FROM audit_signing_keys")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    let public_key = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(public_key)
+    };
+    let offline = |export: &str| {
+        let file = dir.join("log.ndjson");
+        std::fs::write(&file, export).unwrap();
+        let (file, head_file, key) = (file, head_file.clone(), public_key.clone());
+        async move {
+            // No database: an empty environment.
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_tillroll"))
+                .arg("audit")
+                .arg("verify-export")
+                .arg(&file)
+                .args(["--public-key", &key, "--tree-head"])
+                .arg(&head_file)
+                .env_clear()
+                .output()
+                .await
+                .unwrap()
+        }
+    };
 
     // The export holds every event once, one JSON object a line.
     let export = tillroll(&db, &["audit", "export"]).await;
@@ -69,6 +105,8 @@ async fn demo_verify_export_rebuild_and_a_tampered_log() {
         })
         .collect();
     assert_eq!(exported.len(), ids.len());
+    let checked = offline(&stdout(&export)).await;
+    assert_eq!(exit_code(&checked, "audit verify-export"), 0, "{checked:?}");
     assert_eq!(exported.into_iter().collect::<BTreeSet<_>>(), ids);
     let nowhere = tillroll(&db, &["audit", "export", "--after", "999999999"]).await;
     assert_eq!(
@@ -130,6 +168,10 @@ async fn demo_verify_export_rebuild_and_a_tampered_log() {
     drop(conn);
     let verify = tillroll(&db, &["audit", "verify"]).await;
     assert_eq!(exit_code(&verify, "audit verify"), 1, "{verify:?}");
+    let export = tillroll(&db, &["audit", "export"]).await;
+    let checked = offline(&stdout(&export)).await;
+    assert_eq!(exit_code(&checked, "audit verify-export"), 1, "{checked:?}");
+    std::fs::remove_dir_all(&dir).ok();
     let report: Value = serde_json::from_str(&stdout(&verify)).expect("a JSON report");
     assert_eq!(report["ok"], false);
     let failures = report["failures"].as_array().expect("failures");

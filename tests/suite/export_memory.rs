@@ -26,6 +26,7 @@ async fn fill(db: &TestDb, count: usize) {
                         event_type: "TestHappened".into(),
                         schema_version: 1,
                         data: json!({ "n": n, "filler": filler }),
+                        personal: Default::default(),
                     },
                     Metadata::system(Uuid::nil()),
                 )

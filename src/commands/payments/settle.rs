@@ -10,7 +10,7 @@ use crate::commands::{CommandContext, CommandError, Commands, Outcome};
 use crate::domain::order::Order;
 use crate::domain::payment::{PaymentOutcome, classify_result};
 use crate::payments::{
-    CallbackOutcome, GatewayError, MpesaGateway, StkQueryOutcome, parse_callback,
+    CallbackOutcome, GatewayError, MpesaGateway, StkQueryOutcome, inbox, parse_callback,
 };
 
 /// What settling an attempt did.
@@ -32,14 +32,7 @@ impl Commands {
         &self,
         checkout_request_id: &str,
     ) -> Result<Settlement, CommandError> {
-        let row: Option<(Uuid, serde_json::Value)> = sqlx::query_as(
-            "SELECT r.order_id, c.body FROM mpesa_callbacks c \
-             JOIN mpesa_requests r USING (checkout_request_id) \
-             WHERE c.checkout_request_id = $1 AND c.processed_at IS NULL",
-        )
-        .bind(checkout_request_id)
-        .fetch_optional(self.store().pool())
-        .await?;
+        let row = inbox::pending_callback(self.store().pool(), checkout_request_id).await?;
         let Some((order_id, body)) = row else {
             return Ok(Settlement::Unknown);
         };
@@ -73,31 +66,12 @@ impl Commands {
                         .await?
                 }
                 PaymentOutcome::Unsettled { .. } | PaymentOutcome::Paid => {
-                    self.query_now(checkout_request_id).await?;
+                    inbox::query_now(self.store().pool(), checkout_request_id).await?;
                     return Ok(Settlement::Pending);
                 }
             },
         };
         Ok(Settlement::Recorded(Box::new(outcome)))
-    }
-
-    /// An unsettled callback: processed, and the reconciler should ask Daraja at once.
-    async fn query_now(&self, checkout_request_id: &str) -> Result<(), CommandError> {
-        let mut tx = self.store().pool().begin().await?;
-        sqlx::query(
-            "UPDATE mpesa_callbacks SET processed_at = now() WHERE checkout_request_id = $1",
-        )
-        .bind(checkout_request_id)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "UPDATE mpesa_requests SET next_query_at = now() WHERE checkout_request_id = $1",
-        )
-        .bind(checkout_request_id)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
     }
 
     /// Asks Daraja about one accepted push (outside any transaction) and records what it
@@ -160,11 +134,7 @@ impl Commands {
         after: Duration,
     ) -> Result<(), CommandError> {
         let after = chrono::TimeDelta::from_std(after).unwrap_or_default();
-        sqlx::query("UPDATE mpesa_requests SET next_query_at = $2 WHERE checkout_request_id = $1")
-            .bind(checkout_request_id)
-            .bind(Utc::now() + after)
-            .execute(self.store().pool())
-            .await?;
+        inbox::query_at(self.store().pool(), checkout_request_id, Utc::now() + after).await?;
         Ok(())
     }
 }

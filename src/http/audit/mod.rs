@@ -1,10 +1,10 @@
 //! The audit routes (auditor and admin only): `/audit/*` and the live feed `/events/live`.
 //! They read the event store itself, never a read model.
 
-mod checkpoints;
 mod events;
 mod live;
 mod orders;
+mod tree;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -21,9 +21,12 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(orders::get_order_at))
         .routes(routes!(events::get_stream))
         .routes(routes!(events::export_events))
-        .routes(routes!(checkpoints::verify_log))
-        .routes(routes!(checkpoints::record_checkpoint))
-        .routes(routes!(checkpoints::get_latest_checkpoint))
+        .routes(routes!(tree::verify_log))
+        .routes(routes!(tree::get_latest_tree_head))
+        .routes(routes!(tree::list_tree_heads))
+        .routes(routes!(tree::get_inclusion_proof))
+        .routes(routes!(tree::get_consistency_proof))
+        .routes(routes!(tree::get_public_key))
         .routes(routes!(live::get_live_events))
 }
 

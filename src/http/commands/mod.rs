@@ -6,6 +6,7 @@ mod catalog;
 mod orders;
 mod payments;
 mod stock;
+mod webhooks;
 
 use utoipa_axum::router::OpenApiRouter;
 
@@ -19,4 +20,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(cart::router())
         .merge(orders::router())
         .merge(payments::router())
+        .merge(webhooks::router())
 }

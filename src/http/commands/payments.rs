@@ -22,7 +22,7 @@ use crate::domain::order::AttemptStatus;
 use crate::http::command::Command;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{Json, Path};
-use crate::payments::{GatewayError, parse_callback};
+use crate::payments::{GatewayError, inbox, parse_callback};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -73,27 +73,14 @@ async fn receive_mpesa_callback(
     {
         items.retain(|item| item["Name"] != "PhoneNumber");
     }
-    // A repeat is a no-op, except that a real outcome replaces an "unreachable" one (1037,
-    // 4999), which settled nothing.
-    let inserted = sqlx::query(
-        "INSERT INTO mpesa_callbacks (checkout_request_id, body) VALUES ($1, $2) \
-         ON CONFLICT (checkout_request_id) DO UPDATE \
-             SET body = excluded.body, received_at = now(), processed_at = NULL \
-         WHERE mpesa_callbacks.body #>> '{Body,stkCallback,ResultCode}' IN ('1037', '4999') \
-           AND excluded.body #>> '{Body,stkCallback,ResultCode}' NOT IN ('1037', '4999')",
-    )
-    .bind(&id)
-    .bind(&stored)
-    .execute(&state.pool)
-    .await?
-    .rows_affected();
-    if inserted == 0 {
+    let inserted = inbox::store_callback(&state.pool, &id, &stored).await?;
+    if !inserted {
         tracing::info!(checkout_request_id = %id, "duplicate M-Pesa callback");
     }
     state.metrics.payment("callback_received");
     match state.commands.settle_callback(&id).await {
-        Ok(Settlement::Recorded(_)) if inserted == 1 => state.metrics.payment(outcome),
-        Ok(Settlement::Unknown) if inserted == 1 => {
+        Ok(Settlement::Recorded(_)) if inserted => state.metrics.payment(outcome),
+        Ok(Settlement::Unknown) if inserted => {
             tracing::info!(checkout_request_id = %id, "M-Pesa callback for no recorded push (yet); kept in the inbox");
         }
         Ok(_) => {}

@@ -89,7 +89,7 @@ async fn find_user(state: &AppState, id: Uuid) -> Result<UserView, ApiError> {
         "SELECT {COLUMNS} FROM customers WHERE id = $1 AND NOT closed"
     )))
     .bind(id)
-    .fetch_optional(&state.pool)
+    .fetch_optional(&state.read_pool)
     .await?;
     row.map(UserView::from)
         .ok_or_else(|| ApiError::not_found("no such user"))
@@ -151,7 +151,7 @@ async fn list_users(
     .bind(after_at)
     .bind(after_id)
     .bind(limit + 1)
-    .fetch_all(&state.pool)
+    .fetch_all(&state.read_pool)
     .await?;
     Ok(Json(Page::of(
         rows,

@@ -53,7 +53,7 @@ async fn lines(
          WHERE i.customer_id = ANY($1) ORDER BY i.customer_id, i.line_no",
     )
     .bind(customers)
-    .fetch_all(&state.pool)
+    .fetch_all(&state.read_pool)
     .await?;
     let mut carts: HashMap<Uuid, (Vec<CartItemView>, String)> = HashMap::new();
     for row in rows {
@@ -100,7 +100,7 @@ async fn get_cart(State(state): State<AppState>, user: User) -> Result<Json<Cart
     let cart: Option<(Uuid, DateTime<Utc>)> =
         sqlx::query_as("SELECT cart_id, updated_at FROM carts WHERE customer_id = $1")
             .bind(user.id)
-            .fetch_optional(&state.pool)
+            .fetch_optional(&state.read_pool)
             .await?;
     let Some((cart_id, updated_at)) = cart else {
         return Ok(Json(CartView::empty(user.id)));
@@ -130,7 +130,7 @@ async fn list_carts(
     .bind(after.as_ref().map(|c| c.at))
     .bind(after.as_ref().map(|c| c.id))
     .bind(limit + 1)
-    .fetch_all(&state.pool)
+    .fetch_all(&state.read_pool)
     .await?;
     let customers: Vec<Uuid> = rows.iter().map(|r| r.0).collect();
     let mut lines = lines(&state, &customers).await?;

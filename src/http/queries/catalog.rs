@@ -88,7 +88,7 @@ async fn list_products(
     Query(query): Query<ProductQuery>,
 ) -> Result<Json<ProductPage>, ApiError> {
     let filters = Filters::try_from(query)?;
-    Ok(Json(listing::list(&state.pool, &filters).await?))
+    Ok(Json(listing::list(&state.read_pool, &filters).await?))
 }
 
 /// One listed product.
@@ -101,7 +101,7 @@ async fn get_product(
     let sql = format!("SELECT {COLUMNS} FROM products WHERE id = $1 AND NOT withdrawn");
     let row: Option<ProductRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(id)
-        .fetch_optional(&state.pool)
+        .fetch_optional(&state.read_pool)
         .await?;
     row.map(|r| Json(r.into()))
         .ok_or_else(|| ApiError::not_found("product not found"))
@@ -118,7 +118,7 @@ async fn list_categories(
          FROM categories c LEFT JOIN products p ON p.category = c.slug AND NOT p.withdrawn \
          GROUP BY c.slug, c.name ORDER BY c.slug",
     )
-    .fetch_all(&state.pool)
+    .fetch_all(&state.read_pool)
     .await?;
     Ok(Json(categories))
 }
@@ -165,7 +165,7 @@ async fn get_home(
             })?,
     };
     let slugs: Vec<String> = sqlx::query_scalar("SELECT slug FROM categories")
-        .fetch_all(&state.pool)
+        .fetch_all(&state.read_pool)
         .await?;
     let mut home: BTreeMap<String, Vec<ProductView>> =
         slugs.into_iter().map(|s| (s, Vec::new())).collect();
@@ -177,7 +177,7 @@ async fn get_home(
     );
     let rows: Vec<HomeRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(per_category)
-        .fetch_all(&state.pool)
+        .fetch_all(&state.read_pool)
         .await?;
     for row in rows {
         home.entry(row.home_category)

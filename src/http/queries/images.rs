@@ -38,7 +38,7 @@ async fn get_image(
     if matches_if_none_match(&headers, &tag) {
         let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM images WHERE id = $1")
             .bind(&id)
-            .fetch_optional(&state.pool)
+            .fetch_optional(&state.read_pool)
             .await?;
         exists.ok_or_else(not_found)?;
         return Ok(with_cache_headers(
@@ -46,7 +46,7 @@ async fn get_image(
             &tag,
         ));
     }
-    let (content_type, bytes) = crate::images::load(&state.pool, &id)
+    let (content_type, bytes) = crate::images::load(&state.read_pool, &id)
         .await?
         .ok_or_else(not_found)?;
     let mut response = bytes.into_response();

@@ -7,6 +7,7 @@ mod images;
 mod orders;
 pub(crate) mod page;
 mod stock;
+pub(crate) mod webhooks;
 
 use utoipa_axum::router::OpenApiRouter;
 
@@ -20,4 +21,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(stock::router())
         .merge(cart::router())
         .merge(orders::router())
+        .merge(webhooks::router())
 }

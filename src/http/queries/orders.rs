@@ -121,7 +121,7 @@ pub(crate) async fn visible_order(
         "SELECT {COLUMNS} FROM orders WHERE id = $1"
     )))
     .bind(id)
-    .fetch_optional(&state.pool)
+    .fetch_optional(&state.read_pool)
     .await?;
     match row {
         Some(row) if user.sees_everything() || row.customer_id == user.id => Ok(row.into()),
@@ -138,7 +138,7 @@ pub(crate) async fn tracking(
         "SELECT status, at, note FROM order_tracking WHERE order_id = $1 ORDER BY seq",
     )
     .bind(order_id)
-    .fetch_all(&state.pool)
+    .fetch_all(&state.read_pool)
     .await?;
     Ok(Tracking {
         order_id,
@@ -179,7 +179,7 @@ async fn list_orders(
     .bind(after.as_ref().map(|c| c.at))
     .bind(after.as_ref().map(|c| c.id))
     .bind(limit + 1)
-    .fetch_all(&state.pool)
+    .fetch_all(&state.read_pool)
     .await?;
     Ok(Json(Page::of(
         rows,

@@ -71,7 +71,7 @@ async fn get_product_stock(
         "SELECT id, on_hand, reserved FROM products WHERE id = $1 AND NOT withdrawn",
     )
     .bind(id)
-    .fetch_optional(&state.pool)
+    .fetch_optional(&state.read_pool)
     .await?;
     row.map(|r| Json(r.into()))
         .ok_or_else(|| ApiError::not_found("product not found"))
@@ -124,7 +124,7 @@ async fn list_stock(
         sql.push(" AND id > ").push_bind(after.id);
     }
     sql.push(" ORDER BY id LIMIT ").push_bind(limit + 1);
-    let mut rows: Vec<StockRow> = sql.build_query_as().fetch_all(&state.pool).await?;
+    let mut rows: Vec<StockRow> = sql.build_query_as().fetch_all(&state.read_pool).await?;
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
     let mut next_cursor = None;
     if rows.len() > limit {

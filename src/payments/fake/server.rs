@@ -86,6 +86,9 @@ async fn stk_push(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: B
         Ok(accepted) => accepted,
         Err(refusal) => return refusal.into_response(),
     };
+    if shared.state().mode() == FakeMode::Stall {
+        std::future::pending::<()>().await;
+    }
     if let Some((url, body)) = callback {
         let http = shared.http.clone();
         tokio::spawn(async move {
@@ -125,7 +128,7 @@ fn accept_push(
             return Err(Refusal::busy(message));
         }
         FakeMode::Callback(outcome) => Some(outcome),
-        FakeMode::NoCallback | FakeMode::Down => None,
+        FakeMode::NoCallback | FakeMode::Stall | FakeMode::Down => None,
     };
     let checkout_request_id = new_checkout_request_id(Utc::now());
     let attempt = Attempt {

@@ -27,22 +27,13 @@ pub use tillroll_events::audit::ERASED;
 const ALG: &str = "XChaCha20-Poly1305";
 const NONCE_LEN: usize = 24;
 
-/// The personal fields of each event type. The subject (whose key seals them) is the event's
-/// `customer_id`, or for `PaymentRequested` the customer of the order it belongs to.
-pub fn personal_fields(event_type: &str) -> &'static [&'static str] {
-    match event_type {
-        "CustomerRegistered" => &["email", "name", "phone"],
-        "ProfileUpdated" => &["name", "phone", "gender"],
-        "OrderPlaced" | "PaymentRequested" => &["phone"],
-        _ => &[],
-    }
-}
-
 /// Whether an append seals personal data or erases a person: both take several statements
-/// that must commit together with the events.
+/// that must commit together with the events. What is personal, and whose, each event declares
+/// (`EncodedEvent::personal`): the store knows no event type.
 pub(crate) fn needs_transaction(appends: &[crate::store::StreamAppend]) -> bool {
     appends.iter().flat_map(|a| &a.events).any(|e| {
-        e.event.event_type == "AccountClosed" || !personal_fields(&e.event.event_type).is_empty()
+        let personal = &e.event.personal;
+        personal.erases || !personal.fields.is_empty()
     })
 }
 
@@ -100,6 +91,11 @@ fn open_value(key: Option<&[u8]>, event_id: Uuid, field: &str, sealed: &str) -> 
     serde_json::from_slice(&plaintext).ok()
 }
 
+/// Whether a stored value is a sealed personal field.
+pub fn is_sealed(value: &Value) -> bool {
+    sealed_text(value).is_some()
+}
+
 fn sealed_text(value: &Value) -> Option<&str> {
     value.as_object()?.get("sealed")?.as_str()
 }
@@ -118,14 +114,10 @@ pub(crate) fn unseal(data: &mut Value, event_id: Uuid, key: Option<&[u8]>) {
     }
 }
 
-fn has_personal_data(event_type: &str, data: &Value) -> bool {
-    personal_fields(event_type)
+fn has_personal_data(fields: &[&str], data: &Value) -> bool {
+    fields
         .iter()
         .any(|f| data.get(*f).is_some_and(|v| !v.is_null()))
-}
-
-fn customer_of(data: &Value) -> Option<Uuid> {
-    data.get("customer_id")?.as_str()?.parse().ok()
 }
 
 /// The subject of each event of `appends` (`None` where it has no personal data).
@@ -135,23 +127,24 @@ async fn subjects(
 ) -> Result<Vec<Vec<Option<Uuid>>>, StoreError> {
     let mut all = Vec::with_capacity(appends.len());
     for append in appends {
-        let placed_here = append.events.iter().find_map(|e| {
-            (e.event.event_type == "OrderPlaced").then(|| customer_of(&e.event.data))?
+        // An event that names no subject holds the data of its stream's person: the subject
+        // an earlier event of the stream (in this append, else stored) named.
+        let mut stream_subject = append.events.iter().find_map(|e| {
+            (!e.event.personal.fields.is_empty()).then_some(e.event.personal.subject)?
         });
-        let mut order_customer = placed_here;
         let mut subjects = Vec::with_capacity(append.events.len());
         for new in &append.events {
             let event = &new.event;
-            if !has_personal_data(&event.event_type, &event.data) {
+            if !has_personal_data(event.personal.fields, &event.data) {
                 subjects.push(None);
                 continue;
             }
-            let mut subject = customer_of(&event.data);
-            if subject.is_none() && event.event_type == "PaymentRequested" {
-                if order_customer.is_none() {
-                    order_customer = stored_order_customer(conn, append.stream_id.as_str()).await?;
+            let mut subject = event.personal.subject;
+            if subject.is_none() {
+                if stream_subject.is_none() {
+                    stream_subject = stored_subject(conn, append.stream_id.as_str()).await?;
                 }
-                subject = order_customer;
+                subject = stream_subject;
             }
             if subject.is_none() {
                 tracing::warn!(
@@ -167,13 +160,14 @@ async fn subjects(
     Ok(all)
 }
 
-async fn stored_order_customer(
+/// The person the stream's first sealed event belongs to.
+async fn stored_subject(
     conn: &mut PgConnection,
     stream_id: &str,
 ) -> Result<Option<Uuid>, StoreError> {
     let row: Option<(Option<Uuid>,)> = sqlx::query_as(
-        "SELECT (data ->> 'customer_id')::uuid FROM events \
-         WHERE stream_id = $1 AND event_type = 'OrderPlaced' LIMIT 1",
+        "SELECT pii_subject FROM events \
+         WHERE stream_id = $1 AND pii_subject IS NOT NULL ORDER BY stream_version LIMIT 1",
     )
     .bind(stream_id)
     .fetch_optional(conn)
@@ -237,7 +231,12 @@ pub(crate) async fn seal(
                 .and_then(|k| cipher(&k));
             let mut data = new.event.data.clone();
             if let Some(object) = data.as_object_mut() {
-                seal_fields(object, &new.event.event_type, new.event_id, cipher.as_ref());
+                seal_fields(
+                    object,
+                    new.event.personal.fields,
+                    new.event_id,
+                    cipher.as_ref(),
+                );
             }
             Sealed {
                 subject: Some(subject),
@@ -251,11 +250,11 @@ pub(crate) async fn seal(
 
 fn seal_fields(
     object: &mut Map<String, Value>,
-    event_type: &str,
+    fields: &[&str],
     event_id: Uuid,
     cipher: Option<&XChaCha20Poly1305>,
 ) {
-    for field in personal_fields(event_type) {
+    for field in fields {
         let Some(value) = object.get_mut(*field) else {
             continue;
         };
@@ -304,13 +303,13 @@ mod tests {
         let mut b = Value::Object(object);
         seal_fields(
             a.as_object_mut().unwrap(),
-            "ProfileUpdated",
+            &["name", "phone", "gender"],
             event,
             Some(&cipher),
         );
         seal_fields(
             b.as_object_mut().unwrap(),
-            "ProfileUpdated",
+            &["name", "phone", "gender"],
             event,
             Some(&cipher),
         );

@@ -23,6 +23,7 @@ fn numbered(
                     event_type: if i % 3 == 0 { "Tick" } else { "Tock" }.into(),
                     schema_version: 1,
                     data: json!({ "n": i }),
+                    personal: Default::default(),
                 },
                 Metadata::system(Uuid::now_v7()),
             )
@@ -57,8 +58,17 @@ async fn export(app: &TestApp, token: &str, query: &str) -> Vec<Value> {
     );
     let text = response.text().await.unwrap();
     assert!(text.is_empty() || text.ends_with('\n'));
+    // Beside the `event`, a line carries what its leaf covers: no personal data here.
     text.lines()
-        .map(|l| serde_json::from_str(l).unwrap())
+        .map(|l| {
+            let mut line: Value = serde_json::from_str(l).unwrap();
+            assert_eq!(
+                line.as_object_mut().unwrap().remove("pii_subject"),
+                Some(Value::Null)
+            );
+            assert!(line.get("sealed").is_none());
+            line
+        })
         .collect()
 }
 

@@ -1,11 +1,14 @@
 //! The audit routes and the store's audit guarantees: order history and replay, export and
-//! live feed, tamper detection (hash chains and checkpoints), erasure, and who may see them.
+//! live feed, tamper detection (hash chains and the transparency log), proofs, erasure, and
+//! who may see them.
 
 mod erasure;
 mod feed;
 mod orders;
+mod rfc9162;
 mod roles;
 mod tamper;
+mod transparency;
 
 use std::time::Duration;
 
@@ -325,4 +328,55 @@ pub fn types(events: &Value) -> Vec<String> {
         .iter()
         .map(|e| e["type"].as_str().unwrap().to_owned())
         .collect()
+}
+
+/// The latest tree head once it covers every event in the log (the sealer caught up).
+pub async fn sealed_head(app: &TestApp, token: &str) -> Value {
+    app.state.store.sequence_pending().await.unwrap();
+    app.eventually(Duration::from_secs(20), || async {
+        let (logged,): (i64,) = sqlx::query_as("SELECT count(*) FROM event_log")
+            .fetch_one(app.pool())
+            .await
+            .unwrap();
+        let head = app.get("/audit/tree-heads/latest", Some(token)).await;
+        (head.status == 200 && head.body["tree_size"] == logged).then(|| head.body.clone())
+    })
+    .await
+}
+
+/// The whole export (`GET /audit/events`) as text.
+pub async fn export_text(app: &TestApp, token: &str) -> String {
+    let reply = app.get("/audit/events", Some(token)).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    reply.text.clone()
+}
+
+/// Runs `tillroll audit verify-export` on `export` with `public_key` and `head` (no database:
+/// an empty environment); its exit code and report.
+pub async fn verify_export(export: &str, public_key: &Value, head: &Value) -> (i32, Value) {
+    let dir = std::env::temp_dir().join(format!("tillroll-export-{}", Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (file, head_file) = (dir.join("log.ndjson"), dir.join("head.json"));
+    std::fs::write(&file, export).unwrap();
+    std::fs::write(&head_file, head.to_string()).unwrap();
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_tillroll"))
+        .arg("audit")
+        .arg("verify-export")
+        .arg(&file)
+        .arg("--public-key")
+        .arg(public_key["public_key"].as_str().unwrap())
+        .arg("--tree-head")
+        .arg(&head_file)
+        .env_clear()
+        .output()
+        .await
+        .expect("the tillroll binary runs");
+    std::fs::remove_dir_all(&dir).ok();
+    let report = serde_json::from_slice(&output.stdout).unwrap_or_else(|_| {
+        panic!(
+            "verify-export printed no report: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    (output.status.code().expect("exited"), report)
 }

@@ -18,7 +18,11 @@ async fn only_auditors_and_admins_see_the_audit_routes() {
         format!("/audit/streams/order-{id}"),
         "/audit/events".to_owned(),
         "/audit/verify".to_owned(),
-        "/audit/checkpoints/latest".to_owned(),
+        "/audit/tree-heads/latest".to_owned(),
+        "/audit/tree-heads".to_owned(),
+        format!("/audit/proofs/inclusion?event_id={id}"),
+        "/audit/proofs/consistency?first=1".to_owned(),
+        "/audit/public-key".to_owned(),
         "/events/live".to_owned(),
     ];
     let (_, customer) = token(&app, Role::Customer);
@@ -31,13 +35,15 @@ async fn only_auditors_and_admins_see_the_audit_routes() {
         app.get(path, Some(&customer)).await.problem(403);
         app.get(path, Some(&seller)).await.problem(403);
     }
-    // Past the role check: these answer for what they are (no order, no checkpoint yet).
+    // Past the role check: these answer for what they are (no order, no tree head yet).
     for who in [&auditor, &admin] {
         app.get(&paths[0], Some(who)).await.problem(404);
         app.get("/audit/verify", Some(who)).await.ok(200);
-        app.get("/audit/checkpoints/latest", Some(who))
+        app.get("/audit/tree-heads/latest", Some(who))
             .await
             .problem(404);
+        app.get("/audit/tree-heads", Some(who)).await.ok(200);
+        app.get("/audit/public-key", Some(who)).await.ok(200);
         let export = app.get("/audit/events", Some(who)).await;
         assert_eq!(export.status, 200);
     }
@@ -56,8 +62,11 @@ async fn auditors_cannot_call_any_command_route() {
         ("/audit/streams/{stream_id}", "get"),
         ("/audit/events", "get"),
         ("/audit/verify", "get"),
-        ("/audit/checkpoints", "post"),
-        ("/audit/checkpoints/latest", "get"),
+        ("/audit/tree-heads/latest", "get"),
+        ("/audit/tree-heads", "get"),
+        ("/audit/proofs/inclusion", "get"),
+        ("/audit/proofs/consistency", "get"),
+        ("/audit/public-key", "get"),
         ("/events/live", "get"),
     ] {
         let operation = &openapi["paths"][path][method];
@@ -92,10 +101,7 @@ async fn auditors_cannot_call_any_command_route() {
             tried.push(format!("{method} {path}"));
         }
     }
-    assert!(
-        tried.iter().any(|t| t == "POST /audit/checkpoints"),
-        "{tried:?}"
-    );
+    assert!(tried.iter().any(|t| t == "POST /checkout"), "{tried:?}");
     // And nothing was appended on their behalf.
     let (events,): (i64,) = sqlx::query_as("SELECT count(*) FROM events")
         .fetch_one(app.pool())

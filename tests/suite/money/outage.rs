@@ -108,3 +108,103 @@ async fn orders_in_flight_survive_a_restart() {
     assert_eq!(fake.push_calls(), 2);
     app.stop().await;
 }
+
+/// The payment reactor crashed after Daraja accepted its push and before it recorded the
+/// acceptance (what it had kept: the dispatch and Daraja's answer beside it). The push is not
+/// sent again; its callback, arriving while no acceptance is recorded, is kept; the reactors
+/// that take over record the acceptance from what was kept and settle the order with that
+/// callback's receipt.
+#[tokio::test]
+async fn a_push_accepted_but_not_recorded_before_a_crash_is_recovered_not_resent() {
+    use std::sync::Arc;
+    use tillroll::payments::fake::{FakeConfig, FakeDaraja};
+    use tillroll::payments::{DarajaClient, MpesaGateway, StkPush};
+
+    let fake = FakeDaraja::start(FakeConfig::default()).await.unwrap();
+    fake.set_mode(FakeMode::NoCallback);
+    let gateway: Arc<dyn MpesaGateway> = Arc::new(DarajaClient::new(fake.client_config()).unwrap());
+    let mut app = crate::support::TestApp::spawn_without_reactors_with(Some(gateway.clone())).await;
+    let (_, token) = customer(&app);
+    let product_id = product(&app, "Kettle", 50_000, 2).await;
+    let order = super::checkout_one(&app, &token, product_id, PHONE).await;
+    let order_id: uuid::Uuid = order["id"].as_str().unwrap().parse().unwrap();
+    let events = app
+        .state
+        .store
+        .read_stream(&format!("order-{order_id}"), 0)
+        .await
+        .unwrap();
+    let attempt_id = events
+        .iter()
+        .find(|e| e.event_type == "PaymentRequested")
+        .map(|e| {
+            e.data["attempt_id"]
+                .as_str()
+                .unwrap()
+                .parse::<uuid::Uuid>()
+                .unwrap()
+        })
+        .expect("an attempt was requested");
+
+    // What the crashed reactor did: recorded the dispatch, pushed, kept Daraja's answer.
+    sqlx::query(
+        "INSERT INTO stk_dispatches (attempt_id, order_id, holder, epoch) \
+         VALUES ($1, $2, 'crashed-node', 1)",
+    )
+    .bind(attempt_id)
+    .bind(order_id)
+    .execute(app.pool())
+    .await
+    .unwrap();
+    let push = StkPush {
+        phone: "254712345678".into(),
+        amount_shillings: 500,
+        account_reference: tillroll::domain::payment::account_reference(order_id),
+        description: tillroll::domain::payment::transaction_desc(order_id),
+        callback_url: format!(
+            "{}/payments/mpesa/callback/{}",
+            app.state.public_url, app.state.callback_token
+        ),
+    };
+    let accepted = gateway
+        .stk_push(&push)
+        .await
+        .expect("the fake accepts the push");
+    sqlx::query(
+        "UPDATE stk_dispatches SET checkout_request_id = $2, merchant_request_id = $3, \
+             answered_at = now() - interval '1 minute' WHERE attempt_id = $1",
+    )
+    .bind(attempt_id)
+    .bind(&accepted.checkout_request_id)
+    .bind(&accepted.merchant_request_id)
+    .execute(app.pool())
+    .await
+    .unwrap();
+    // The customer pays; the callback finds no recorded acceptance and is kept.
+    let status = fake
+        .send_callback(&accepted.checkout_request_id, FakeOutcome::Success)
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    let (kept,): (bool,) = sqlx::query_as(
+        "SELECT processed_at IS NULL FROM mpesa_callbacks WHERE checkout_request_id = $1",
+    )
+    .bind(&accepted.checkout_request_id)
+    .fetch_one(app.pool())
+    .await
+    .unwrap();
+    assert!(kept, "the callback waits in the inbox");
+
+    // The reactors run here now (the crashed node's leases are gone).
+    app.release_lock().await;
+    let order_id = order_id.to_string();
+    let paid = order_until(&app, &token, &order_id, |o| o["status"] == "paid").await;
+    assert_eq!(
+        paid["payment"]["checkout_request_id"],
+        accepted.checkout_request_id.as_str()
+    );
+    assert!(paid["payment"]["mpesa_receipt"].is_string(), "{paid}");
+    assert_eq!(fake.requests().len(), 1, "the push was not sent again");
+    assert_eq!(stock(&app, product_id).await, (1, 0));
+    app.stop().await;
+}

@@ -71,6 +71,8 @@ impl Reply {
 pub fn test_config() -> Config {
     let mut config = Config::from_lookup(|_| None).expect("defaults parse");
     config.listen = "127.0.0.1:0".parse().unwrap();
+    // Tree heads come fast, so tests wait for them little.
+    config.audit_tree_head_every = Duration::from_millis(100);
     config
 }
 
@@ -84,8 +86,13 @@ impl TestApp {
     /// them), as a second process would. For tests that write an order's payment events by
     /// hand, which a live payment reactor would race to write as well.
     pub async fn spawn_without_reactors() -> Self {
+        Self::spawn_without_reactors_with(None).await
+    }
+
+    /// [`TestApp::spawn_without_reactors`], paying through `gateway`.
+    pub async fn spawn_without_reactors_with(gateway: Option<Arc<dyn MpesaGateway>>) -> Self {
         let leases: Vec<String> = tillroll::workers::LEASES.map(str::to_owned).to_vec();
-        Self::spawn_standing_by(leases).await
+        Self::spawn_standing_by(leases, gateway).await
     }
 
     /// The server standing by for projections: another session holds the projectors' lock,
@@ -95,10 +102,19 @@ impl TestApp {
             .iter()
             .map(|p| tillroll_projections::lease_name(p.name()))
             .collect();
-        Self::spawn_standing_by(leases).await
+        Self::spawn_standing_by(leases, None).await
     }
 
-    async fn spawn_standing_by(leases: Vec<String>) -> Self {
+    /// The server standing by for the sealer: another holder has its lease (epoch 1, for a
+    /// day), so nothing seals unless the test does, under that holder's fence.
+    pub async fn spawn_without_sealer() -> Self {
+        Self::spawn_standing_by(vec![tillroll::workers::SEALER_LEASE.to_owned()], None).await
+    }
+
+    async fn spawn_standing_by(
+        leases: Vec<String>,
+        gateway: Option<Arc<dyn MpesaGateway>>,
+    ) -> Self {
         let db = TestDb::with_pool_size(6).await;
         sqlx::query(
             "INSERT INTO leases (name, holder, epoch, expires_at, renewed_at) \
@@ -109,7 +125,7 @@ impl TestApp {
         .execute(&db.pool)
         .await
         .expect("the leases are free in a fresh database");
-        let mut app = Self::spawn_on(db, test_config(), None).await;
+        let mut app = Self::spawn_on(db, test_config(), gateway).await;
         app.leader = Some(leases);
         app
     }

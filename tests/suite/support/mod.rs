@@ -4,6 +4,8 @@
 pub mod app;
 pub mod catalog;
 pub mod db;
+pub mod nats;
+pub mod receiver;
 
 pub use app::{Reply, TestApp};
 pub use db::TestDb;

@@ -60,8 +60,8 @@ pub(super) async fn order_events(
             async move {
                 let names = ["orders"];
                 let caught_up = tillroll_projections::wait_for(
-                    &state.pool,
-                    &state.progress,
+                    &state.read_pool,
+                    &state.read_progress,
                     &names,
                     position,
                     PROJECTION_WAIT,
