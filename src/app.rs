@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::auth::jwt::JwtKeys;
-use crate::auth::rate_limit::RateLimiter;
+use crate::auth::rate_limit::LoginLimiter;
 use crate::commands::Commands;
 use crate::config::Config;
 use crate::db;
@@ -28,8 +28,6 @@ const PROJECTION_CONNECTIONS: u32 = 4;
 pub const BACKGROUND_CONNECTIONS: u32 = PROJECTION_CONNECTIONS + 2;
 
 /// Login failures allowed per account and per client address within the window.
-const LOGIN_FAILURES: u32 = 5;
-const LOGIN_WINDOW: Duration = Duration::from_secs(15 * 60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -177,7 +175,7 @@ impl Application {
             jwt: Arc::new(JwtKeys::new(jwt_secret.as_bytes())),
             gateway,
             callback_token: Arc::new(callback_token),
-            login_limiter: Arc::new(RateLimiter::new(LOGIN_FAILURES, LOGIN_WINDOW)),
+            login_limiter: LoginLimiter::default(),
             metrics: Arc::new(Metrics::default()),
             config: Arc::new(config),
             public_url: Arc::new(public_url),
@@ -218,12 +216,8 @@ impl Application {
         let keeper = tokio::spawn(self.state.leases.clone().run(keeper_stopped));
         let background = spawn_background(&self.state, stop_rx);
         let router = crate::http::router(self.state.clone());
-        let served = axum::serve(
-            self.listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        let limits = self.state.config.http;
+        let served = crate::http::server::serve(self.listener, router, limits, shutdown).await;
         let _ = stop_tx.send(true);
         for task in background {
             let _ = tokio::time::timeout(Duration::from_secs(10), task).await;

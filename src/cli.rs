@@ -19,8 +19,11 @@ pub fn init_tracing() {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx::postgres::notice=warn"));
     let json = std::env::var("TILLROLL_LOG_FORMAT").is_ok_and(|f| f == "json");
+    // Colours only for a terminal: a file or a pipe gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     if json {
         builder.json().init();
@@ -34,6 +37,32 @@ async fn store(max_connections: u32) -> Result<(Config, EventStore), Box<dyn std
     let options = db::connect_options(&config).await?;
     let pool = db::pool(options, max_connections).await?;
     db::migrate(&pool).await?;
+    open_store(config, pool).await
+}
+
+/// For commands that only read: the database must exist and be migrated; nothing is created.
+async fn read_store(
+    max_connections: u32,
+) -> Result<(Config, EventStore), Box<dyn std::error::Error>> {
+    let config = Config::from_env()?;
+    let options = db::existing_options(&config).await?;
+    let pool = db::pool(options, max_connections).await?;
+    let applied: Option<(i64,)> = sqlx::query_as(
+        "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'events'",
+    )
+    .fetch_optional(&pool)
+    .await?
+    .filter(|(n,)| *n > 0);
+    if applied.is_none() {
+        return Err("the database has no tillroll tables (this command creates nothing: run `tillroll migrate` first)".into());
+    }
+    open_store(config, pool).await
+}
+
+async fn open_store(
+    config: Config,
+    pool: sqlx::PgPool,
+) -> Result<(Config, EventStore), Box<dyn std::error::Error>> {
     let store = EventStore::new(pool);
     // Events appended while no server ran wait for a sequencer: give them their place first,
     // so what this command reads is the whole log.
@@ -69,7 +98,7 @@ pub async fn migrate() -> CliResult {
 }
 
 pub async fn projections_status() -> CliResult {
-    let (_, store) = store(2).await?;
+    let (_, store) = read_store(2).await?;
     let head = store.head().await?;
     println!("log head: position {}", head.position);
     for projector in tillroll_projections::all() {
@@ -141,7 +170,7 @@ pub async fn projections_rebuild(name: Option<String>) -> CliResult {
 }
 
 pub async fn audit_verify() -> CliResult {
-    let (config, store) = store(3).await?;
+    let (config, store) = read_store(3).await?;
     let grace = crate::audit::sealing_grace(&config);
     let report = crate::audit::verify::verify(&store, grace).await?;
     println!("{}", serde_json::to_string_pretty(&report)?);
@@ -214,7 +243,7 @@ pub fn audit_verify_export(
 }
 
 pub async fn audit_export(after: i64) -> CliResult {
-    let (_, store) = store(2).await?;
+    let (_, store) = read_store(2).await?;
     let Some(at) = store.resolve(after).await? else {
         eprintln!("no event has position {after}");
         return Ok(ExitCode::from(2));

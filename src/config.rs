@@ -52,6 +52,8 @@ pub struct Config {
     /// How long a worker lease lives without renewal (`TILLROLL_LEASE_TTL`): the bound on a
     /// takeover after a node dies or hangs.
     pub lease_ttl: Duration,
+    /// The HTTP server's timeouts and connection cap (`TILLROLL_HTTP_*`).
+    pub http: crate::http::server::HttpLimits,
     /// `None` (no `TILLROLL_NATS_URL`): nothing is published.
     pub nats: Option<NatsConfig>,
     /// `TILLROLL_READ_DATABASE_URL`: a read replica the queries read the read models from.
@@ -184,6 +186,24 @@ impl Config {
                     })?,
             },
             lease_ttl: duration("TILLROLL_LEASE_TTL", "5s")?,
+            http: crate::http::server::HttpLimits {
+                header_timeout: duration("TILLROLL_HTTP_HEADER_TIMEOUT", "10s")?,
+                body_timeout: duration("TILLROLL_HTTP_BODY_TIMEOUT", "30s")?,
+                max_connections: match get("TILLROLL_HTTP_MAX_CONNECTIONS") {
+                    None => 1024,
+                    Some(n) => n
+                        .trim()
+                        .parse()
+                        .ok()
+                        .filter(|n| (1..=1_000_000).contains(n))
+                        .ok_or_else(|| {
+                            err(
+                                "TILLROLL_HTTP_MAX_CONNECTIONS",
+                                "expected a number from 1 to 1000000",
+                            )
+                        })?,
+                },
+            },
             nats: nats_config(&get)?,
             read_database_url: get("TILLROLL_READ_DATABASE_URL"),
             webhooks_key: get("TILLROLL_WEBHOOKS_KEY").map(Secret::new),

@@ -25,15 +25,26 @@ pub enum DbError {
     NoServer(String),
     #[error("migrations failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error(
+        "database {0} does not exist (this command creates nothing: run `tillroll migrate` first)"
+    )]
+    Missing(String),
+    #[error("database {name} does not exist and could not be created: {source}")]
+    Create {
+        name: String,
+        #[source]
+        source: sqlx::Error,
+    },
 }
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// The connection options the configuration asks for, creating the default database (and,
-/// if needed, a private cluster) on the way.
+/// The connection options the configuration asks for, creating the database (the default
+/// `tillroll` or the one `DATABASE_URL` names) and, if needed, a private cluster on the way.
 pub async fn connect_options(config: &Config) -> Result<PgConnectOptions, DbError> {
     if let Some(url) = &config.database_url {
         let options = options_from_url(url).map_err(DbError::Url)?;
+        ensure_named_database(&options).await?;
         return Ok(options.log_statements(tracing::log::LevelFilter::Trace));
     }
     let local = local_server();
@@ -51,6 +62,67 @@ pub async fn connect_options(config: &Config) -> Result<PgConnectOptions, DbErro
     Ok(options
         .database(DEFAULT_DATABASE)
         .log_statements(tracing::log::LevelFilter::Trace))
+}
+
+/// As [`connect_options`] for commands that only read: nothing is created — no database, no
+/// private cluster — and a missing database is an error that says so.
+pub async fn existing_options(config: &Config) -> Result<PgConnectOptions, DbError> {
+    let options = match &config.database_url {
+        Some(url) => options_from_url(url).map_err(DbError::Url)?,
+        None => local_server().database(DEFAULT_DATABASE),
+    };
+    match sqlx::PgConnection::connect_with(&options).await {
+        Ok(conn) => {
+            let _ = conn.close().await;
+            Ok(options.log_statements(tracing::log::LevelFilter::Trace))
+        }
+        Err(error) if is_missing_database(&error) => Err(DbError::Missing(
+            options
+                .get_database()
+                .unwrap_or(DEFAULT_DATABASE)
+                .to_owned(),
+        )),
+        Err(error) => Err(DbError::Connect(error)),
+    }
+}
+
+fn is_missing_database(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .is_some_and(|e| e.code().as_deref() == Some("3D000"))
+}
+
+/// Creates the database `options` names when it does not exist (as the default one is);
+/// a role that may not create it gets an error saying so.
+async fn ensure_named_database(options: &PgConnectOptions) -> Result<(), DbError> {
+    let error = match sqlx::PgConnection::connect_with(options).await {
+        Ok(conn) => {
+            let _ = conn.close().await;
+            return Ok(());
+        }
+        Err(error) if is_missing_database(&error) => error,
+        Err(error) => return Err(DbError::Connect(error)),
+    };
+    let name = options.get_database().unwrap_or_default().to_owned();
+    let fail = |source| DbError::Create {
+        name: name.clone(),
+        source,
+    };
+    let mut conn = sqlx::PgConnection::connect_with(&options.clone().database("postgres"))
+        .await
+        .map_err(|_| fail(error))?;
+    let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+    let created = sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {quoted}")))
+        .execute(&mut conn)
+        .await;
+    match created {
+        Ok(_) => tracing::info!(database = %name, "created the database DATABASE_URL names"),
+        // Another process created it in the meantime.
+        Err(e) if e.as_database_error().and_then(|d| d.code()).as_deref() == Some("42P04") => {}
+        Err(e) => return Err(fail(e)),
+    }
+    let _ = conn.close().await;
+    Ok(())
 }
 
 /// How long a request waits for a pooled connection before it answers 503 (API.md: within

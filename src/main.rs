@@ -6,11 +6,41 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tillroll::cli;
 
+/// The environment every subcommand reads (README, "Configuration").
+const ENVIRONMENT: &str = "\
+Environment (all optional):
+  DATABASE_URL                 Postgres URL; its database is created if missing [default: local
+                               server, database tillroll, created if missing; with no server, a
+                               private cluster under TILLROLL_DATA_DIR]. `projections status`,
+                               `audit verify` and `audit export` create nothing.
+  TILLROLL_LISTEN              address to serve on [default: 127.0.0.1:8080]
+  TILLROLL_PUBLIC_URL          base of the M-Pesa CallBackURL [default: http://<bound address>]
+  TILLROLL_JWT_SECRET          >= 32 bytes [default: generated and stored in the database]
+  TILLROLL_ADMIN_EMAIL, TILLROLL_ADMIN_PASSWORD   an admin that exists after start
+  TILLROLL_RESERVATION_TTL     how long checkout holds stock [default: 15m]
+  TILLROLL_RECONCILE_AFTER     query Daraja for pushes with no callback after [default: 2m]
+  TILLROLL_ACCESS_TOKEN_TTL    [default: 15m]
+  TILLROLL_AUDIT_CHECKPOINT_EVERY   [default: 1h]
+  TILLROLL_MPESA_CONSUMER_KEY, _CONSUMER_SECRET, _SHORTCODE, _PASSKEY
+                               Daraja credentials, all four or none [default: the simulator]
+  TILLROLL_MPESA_BASE_URL      [default: https://sandbox.safaricom.co.ke]
+  TILLROLL_MPESA_TRANSACTION_TYPE, TILLROLL_MPESA_PARTY_B, TILLROLL_MPESA_CALLBACK_TOKEN
+  TILLROLL_CORS_ORIGINS        comma-separated origins, or * [default: none]
+  TILLROLL_DB_POOL_SIZE        request connections per node, 2-500 [default: 8]
+  TILLROLL_LEASE_TTL           worker lease lifetime [default: 5s]
+  TILLROLL_HTTP_HEADER_TIMEOUT, TILLROLL_HTTP_BODY_TIMEOUT, TILLROLL_HTTP_MAX_CONNECTIONS
+                               [default: 10s, 30s, 1024]
+  TILLROLL_DATA_DIR            the private cluster's home [default: ~/.local/share/tillroll]
+  TILLROLL_LOG_FORMAT          text or json [default: text]
+  RUST_LOG                     log filter [default: info]";
+
 #[derive(Parser)]
 #[command(
     name = "tillroll",
+    bin_name = "tillroll",
     version,
-    about = "An event-sourced commerce backend"
+    about = "An event-sourced commerce backend",
+    after_help = ENVIRONMENT
 )]
 struct Cli {
     #[command(subcommand)]
@@ -47,7 +77,10 @@ enum ProjectionsCommand {
     /// Each projector's position and lag.
     Status,
     /// Rebuild one read model (or all) from the first event, swapping it in at the end.
-    Rebuild { name: Option<String> },
+    Rebuild {
+        /// The projector: catalog, carts, orders or customers [default: all of them].
+        name: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -82,11 +115,13 @@ enum AuditCommand {
 enum UsersCommand {
     /// Create an admin account (or make an existing account admin).
     CreateAdmin {
+        /// The admin's e-mail (an existing account with it becomes admin).
         #[arg(long)]
         email: String,
         /// Read the password from standard input.
         #[arg(long)]
         password_stdin: bool,
+        /// The account's display name.
         #[arg(long, default_value = "Administrator")]
         name: String,
     },

@@ -7,7 +7,7 @@ use sqlx::PgPool;
 use tillroll_projections::Progress;
 
 use crate::auth::jwt::JwtKeys;
-use crate::auth::rate_limit::RateLimiter;
+use crate::auth::rate_limit::LoginLimiter;
 use crate::commands::Commands;
 use crate::config::Config;
 use crate::http::error::ApiError;
@@ -35,7 +35,7 @@ pub struct AppState {
     pub projector_names: Arc<Vec<&'static str>>,
     pub gateway: Arc<dyn MpesaGateway>,
     pub callback_token: Arc<String>,
-    pub login_limiter: Arc<RateLimiter>,
+    pub login_limiter: LoginLimiter,
     pub metrics: Arc<Metrics>,
     /// This node's worker leases (projectors, reactors, the sealer).
     pub leases: tillroll_projections::lease::Leases,

@@ -60,6 +60,7 @@ pub struct Runner {
     projectors: Vec<Arc<dyn Projector>>,
     progress: Progress,
     leases: Option<Leases>,
+    batch: i64,
 }
 
 /// A projector's (or reactor's) checkpoint, creating its row on first use; `for_update` locks
@@ -236,7 +237,15 @@ impl Runner {
             projectors,
             progress,
             leases: None,
+            batch: BATCH,
         }
+    }
+
+    /// Reads and applies at most `limit` events a batch (default 1000): tests use small
+    /// batches so that the batch boundaries fall between related events.
+    pub fn with_batch(mut self, limit: i64) -> Self {
+        self.batch = limit.max(1);
+        self
     }
 
     /// Runs under the node's leases (whose keeper the caller runs); without, the runner keeps
@@ -262,6 +271,7 @@ impl Runner {
             let feed = self.feed.clone();
             let projector = projector.clone();
             let progress = self.progress.clone();
+            let batch = self.batch;
             while_held(lease, shutdown.clone(), move |fence, halt| {
                 follow(
                     pool.clone(),
@@ -269,6 +279,7 @@ impl Runner {
                     projector.clone(),
                     progress.clone(),
                     fence,
+                    batch,
                     halt,
                 )
             })
@@ -292,6 +303,7 @@ async fn follow(
     projector: Arc<dyn Projector>,
     progress: Progress,
     fence: Fence,
+    batch: i64,
     shutdown: watch::Receiver<bool>,
 ) {
     let name = projector.name();
@@ -310,6 +322,7 @@ async fn follow(
             &progress,
             &mut cursor,
             &fence,
+            batch,
         )
         .await
         {
@@ -351,6 +364,7 @@ async fn advance(
     progress: &Progress,
     cursor: &mut Option<Cursor>,
     fence: &Fence,
+    batch: i64,
 ) -> Result<Step, ProjectionError> {
     let name = projector.name();
     let current = match *cursor {
@@ -367,7 +381,7 @@ async fn advance(
         }
     };
     *cursor = Some(current);
-    let step = step(pool, feed, projector, current, BATCH, fence).await?;
+    let step = step(pool, feed, projector, current, batch, fence).await?;
     let mut next = current;
     match step {
         Step::Applied(at) => {

@@ -88,6 +88,16 @@ pub enum ImageError {
     /// The body exceeds [`MAX_IMAGE_BYTES`] (413).
     #[error("the image is larger than 5 MiB")]
     TooLarge,
+    /// The header that gives the image's size is missing or malformed (400).
+    #[error("the image's header is incomplete or malformed")]
+    Unreadable,
+    /// Wider, taller or with more pixels than a client should be asked to decode (400).
+    #[error(
+        "the image is {width} × {height} pixels; at most {} on a side and {} megapixels are accepted",
+        super::image_dimensions::MAX_SIDE,
+        super::image_dimensions::MAX_PIXELS / 1_000_000
+    )]
+    TooManyPixels { width: u32, height: u32 },
     /// Not PNG, JPEG or WebP, or not what the `Content-Type` said (415).
     #[error("{}", unsupported_message(declared.as_deref(), *detected))]
     UnsupportedType {
@@ -102,7 +112,7 @@ impl ImageError {
     /// The HTTP status this error should answer with.
     pub const fn status(&self) -> u16 {
         match self {
-            ImageError::Empty => 400,
+            ImageError::Empty | ImageError::Unreadable | ImageError::TooManyPixels { .. } => 400,
             ImageError::TooLarge => 413,
             ImageError::UnsupportedType { .. } => 415,
         }
@@ -132,8 +142,9 @@ pub fn sniff_image(bytes: &[u8]) -> Option<ImageKind> {
 }
 
 /// Validates an upload: not empty, at most [`MAX_IMAGE_BYTES`], a PNG, JPEG or
-/// WebP by its bytes, and, if `declared_content_type` is given, the same kind
-/// as declared. Returns the sniffed kind.
+/// WebP by its bytes, the same kind as `declared_content_type` if one is given (any other
+/// type, generic ones included, is a 415), and with a readable header within the
+/// [`super::image_dimensions`] limits. Returns the sniffed kind.
 pub fn check_image(
     bytes: &[u8],
     declared_content_type: Option<&str>,
@@ -146,14 +157,22 @@ pub fn check_image(
     }
     let detected = sniff_image(bytes);
     let declared_kind = declared_content_type.map(ImageKind::from_content_type);
-    match (detected, declared_kind) {
-        (Some(kind), None) => Ok(kind),
-        (Some(kind), Some(Some(declared))) if declared == kind => Ok(kind),
-        _ => Err(ImageError::UnsupportedType {
-            declared: declared_content_type.map(|d| d.trim().to_owned()),
-            detected,
-        }),
+    let kind = match (detected, declared_kind) {
+        (Some(kind), None) => kind,
+        (Some(kind), Some(Some(declared))) if declared == kind => kind,
+        _ => {
+            return Err(ImageError::UnsupportedType {
+                declared: declared_content_type.map(|d| d.trim().to_owned()),
+                detected,
+            });
+        }
+    };
+    let size = super::image_dimensions::dimensions(kind, bytes).ok_or(ImageError::Unreadable)?;
+    if !super::image_dimensions::acceptable(size) {
+        let (width, height) = size;
+        return Err(ImageError::TooManyPixels { width, height });
     }
+    Ok(kind)
 }
 
 /// The image's id: lowercase hex SHA-256 of its bytes (64 characters).
@@ -170,9 +189,34 @@ pub fn etag(image_id: &str) -> String {
 mod tests {
     use super::*;
 
-    const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
-    const JPEG: &[u8] = b"\xFF\xD8\xFF\xE0\0\x10JFIF\0";
-    const WEBP: &[u8] = b"RIFF\x24\0\0\0WEBPVP8 ";
+    use crate::auth::image_dimensions::samples;
+
+    const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0";
+    const JPEG: &[u8] = b"\xFF\xD8\xFF\xE0\0\x10JFIF\0\x01\x01\0\0\x01\0\x01\0\0\xFF\xC0\0\x11\x08\0\x01\0\x01\x03\x01\x11\0\x02\x11\x01\x03\x11\x01\xFF\xD9";
+    const WEBP: &[u8] = b"RIFF\x1a\0\0\0WEBPVP8L\x05\0\0\0\x2f\0\0\0\0";
+
+    #[test]
+    fn samples_are_the_constants() {
+        assert_eq!(samples::png(1, 1), PNG);
+        assert_eq!(samples::jpeg(1, 1), JPEG);
+        assert_eq!(samples::webp_lossless(1, 1), WEBP);
+    }
+
+    #[test]
+    fn bombs_and_headless_images_are_refused() {
+        let bomb = samples::png(100_000, 100_000);
+        let err = check_image(&bomb, Some("image/png")).unwrap_err();
+        assert_eq!(
+            err,
+            ImageError::TooManyPixels {
+                width: 100_000,
+                height: 100_000
+            }
+        );
+        assert_eq!(err.status(), 400);
+        let headless = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
+        assert_eq!(check_image(headless, None), Err(ImageError::Unreadable));
+    }
 
     #[test]
     fn sniffs_by_magic_bytes() {

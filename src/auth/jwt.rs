@@ -99,6 +99,7 @@ impl fmt::Debug for JwtKeys {
 impl JwtKeys {
     /// Builds keys from the raw secret bytes (use at least [`MIN_SECRET_LEN`]).
     pub fn new(secret: &[u8]) -> Self {
+        super::jwt_crypto::install();
         let mut validation = Validation::new(Algorithm::HS256);
         // Expiry is checked in `verify` against the caller's clock, leeway 0;
         // the library still insists `exp` and `sub` are present.
@@ -107,8 +108,8 @@ impl JwtKeys {
         validation.leeway = 0;
         validation.set_required_spec_claims(&["exp", "sub"]);
         Self {
-            encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
+            encoding: EncodingKey::from_secret(secret).expect("an HMAC key of any length"),
+            decoding: DecodingKey::from_secret(secret).expect("an HMAC key of any length"),
             validation,
         }
     }
@@ -239,7 +240,12 @@ mod tests {
         URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap())
     }
     fn sign(alg: Algorithm, claims: &Value) -> String {
-        jsonwebtoken::encode(&Header::new(alg), claims, &EncodingKey::from_secret(SECRET)).unwrap()
+        jsonwebtoken::encode(
+            &Header::new(alg),
+            claims,
+            &EncodingKey::from_secret(SECRET).unwrap(),
+        )
+        .unwrap()
     }
     fn good_claims() -> Value {
         let iat = t0().timestamp();
@@ -297,8 +303,25 @@ mod tests {
     #[test]
     fn other_algorithms_with_same_secret_rejected() {
         let keys = JwtKeys::new(SECRET);
-        for alg in [Algorithm::HS512, Algorithm::HS384] {
-            let token = sign(alg, &good_claims());
+        // Signed by hand: the library's provider here signs nothing but HS256.
+        for alg in ["HS512", "HS384"] {
+            let input = format!(
+                "{}.{}",
+                b64(&json!({"alg": alg, "typ": "JWT"})),
+                b64(&good_claims())
+            );
+            let tag = if alg == "HS512" {
+                let mut mac =
+                    <hmac::Hmac<sha2::Sha512> as hmac::KeyInit>::new_from_slice(SECRET).unwrap();
+                hmac::Mac::update(&mut mac, input.as_bytes());
+                hmac::Mac::finalize(mac).into_bytes().to_vec()
+            } else {
+                let mut mac =
+                    <hmac::Hmac<sha2::Sha384> as hmac::KeyInit>::new_from_slice(SECRET).unwrap();
+                hmac::Mac::update(&mut mac, input.as_bytes());
+                hmac::Mac::finalize(mac).into_bytes().to_vec()
+            };
+            let token = format!("{input}.{}", URL_SAFE_NO_PAD.encode(tag));
             assert_eq!(
                 keys.verify(&token, t0()),
                 Err(TokenError::Algorithm),

@@ -8,7 +8,9 @@
 //! worker.
 
 pub mod image;
+pub mod image_dimensions;
 pub mod jwt;
+mod jwt_crypto;
 pub mod password;
 pub mod rate_limit;
 pub mod refresh;

@@ -1,24 +1,29 @@
-//! In-memory limiter for failed login attempts (sliding window per key).
+//! The login limiter, in Postgres so every node enforces one budget: login attempts are
+//! counted per account (`email:…`, whoever sends them) and per client address (`ip:…`,
+//! whichever accounts they name), each against its own threshold within a fixed window that
+//! starts at the key's first counted attempt.
 //!
-//! Use two keys per attempt, [`email_key`] and [`ip_key`]: before verifying the
-//! password call [`RateLimiter::check_many`] (429 with `Retry-After` on `Err`),
-//! after a wrong password [`RateLimiter::record_failure`] for both keys, after
-//! success [`RateLimiter::reset`] the email key. Time is passed in (`Instant`)
-//! so tests need no sleeping. The state is per process: with several server
-//! processes each enforces its own limit.
+//! An attempt is counted *before* its password is checked ([`LoginLimiter::claim`], one
+//! transaction that locks the keys' rows), so a burst of concurrent guesses gets at most the
+//! threshold's worth of password checks and the rest a 429; an attempt refused counts
+//! nothing. A success clears the account's count and gives its address back the one attempt
+//! ([`LoginLimiter::succeeded`]); a failure keeps both. The address threshold is well above
+//! the account's, so a few failures from behind a shared NAT or proxy lock no one else out.
 
-use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
-use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use sqlx::PgPool;
 use thiserror::Error;
 
-/// Default cap on tracked keys; beyond it expired keys are swept and then the
-/// key with the oldest latest failure is evicted.
-pub const DEFAULT_MAX_KEYS: usize = 100_000;
+/// Attempts per account within [`WINDOW`] (failures, and those in flight).
+pub const ACCOUNT_ATTEMPTS: i32 = 5;
+/// Attempts per client address within [`WINDOW`], whichever accounts they name.
+pub const ADDRESS_ATTEMPTS: i32 = 50;
+/// How long a key's count lasts from its first counted attempt.
+pub const WINDOW: Duration = Duration::from_secs(15 * 60);
 
-/// Too many recent failures for a key; retry after the given time.
+/// Too many recent attempts for a key; retry after the given time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 #[error("too many failed login attempts; try again in {} seconds", self.secs())]
 pub struct RetryAfter(pub Duration);
@@ -31,123 +36,103 @@ impl RetryAfter {
     }
 }
 
-/// Counts failures per key within a sliding window. Thread-safe (`&self`).
-#[derive(Debug)]
-pub struct RateLimiter {
-    max_failures: u32,
-    window: Duration,
-    max_keys: usize,
-    inner: Mutex<Inner>,
+/// The keys an attempt was counted under, to settle once the password is checked.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    account: String,
+    address: String,
 }
 
-#[derive(Debug, Default)]
-struct Inner {
-    /// Per key, the times of its most recent failures (at most `max_failures`).
-    failures: HashMap<String, VecDeque<Instant>>,
-    last_sweep: Option<Instant>,
+/// The thresholds (the defaults above; tests may lower them).
+#[derive(Debug, Clone, Copy)]
+pub struct LoginLimiter {
+    pub account_attempts: i32,
+    pub address_attempts: i32,
+    pub window: Duration,
 }
 
-impl RateLimiter {
-    /// Allows at most `max_failures` failures per key within any `window`;
-    /// tracks at most [`DEFAULT_MAX_KEYS`] keys. `max_failures` 0 is treated as 1.
-    pub fn new(max_failures: u32, window: Duration) -> Self {
-        Self::with_max_keys(max_failures, window, DEFAULT_MAX_KEYS)
-    }
-
-    /// Like [`RateLimiter::new`] with an explicit cap on tracked keys (≥ 1).
-    pub fn with_max_keys(max_failures: u32, window: Duration, max_keys: usize) -> Self {
+impl Default for LoginLimiter {
+    fn default() -> Self {
         Self {
-            max_failures: max_failures.max(1),
-            window,
-            max_keys: max_keys.max(1),
-            inner: Mutex::new(Inner::default()),
+            account_attempts: ACCOUNT_ATTEMPTS,
+            address_attempts: ADDRESS_ATTEMPTS,
+            window: WINDOW,
         }
     }
+}
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        // The map stays consistent even if a holder panicked.
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn is_live(&self, at: Instant, now: Instant) -> bool {
-        now.saturating_duration_since(at) < self.window
-    }
-
-    /// `Ok` if `key` may attempt a login at `now`, else how long to wait.
-    pub fn check(&self, key: &str, now: Instant) -> Result<(), RetryAfter> {
-        let inner = self.lock();
-        let Some(times) = inner.failures.get(key) else {
-            return Ok(());
+impl LoginLimiter {
+    /// Counts an attempt for `email` from `client`, or, when either key is at its threshold,
+    /// counts nothing and says how long to wait.
+    pub async fn claim(
+        &self,
+        pool: &PgPool,
+        email: &str,
+        client: IpAddr,
+    ) -> Result<Result<Claim, RetryAfter>, sqlx::Error> {
+        let claim = Claim {
+            account: email_key(email),
+            address: ip_key(client),
         };
-        let live: Vec<Instant> = times
+        // Sorted, so two attempts lock the rows in one order and never deadlock.
+        let mut keys = [
+            (claim.account.as_str(), self.account_attempts),
+            (claim.address.as_str(), self.address_attempts),
+        ];
+        keys.sort_unstable();
+        let names: Vec<&str> = keys.iter().map(|(k, _)| *k).collect();
+        let mut tx = pool.begin().await?;
+        let counted: Vec<(String, i32, f64)> = sqlx::query_as(
+            "INSERT INTO login_limits AS l (key, attempts, window_start) \
+             SELECT k, 1, now() FROM unnest($1::text[]) WITH ORDINALITY AS t(k, n) ORDER BY n \
+             ON CONFLICT (key) DO UPDATE SET \
+                 attempts = CASE WHEN l.window_start <= now() - $2 THEN 1 \
+                                 ELSE l.attempts + 1 END, \
+                 window_start = CASE WHEN l.window_start <= now() - $2 THEN now() \
+                                     ELSE l.window_start END \
+             RETURNING key, attempts, \
+                 extract(epoch FROM l.window_start + $2 - now())::float8",
+        )
+        .bind(&names)
+        .bind(self.window)
+        .fetch_all(&mut *tx)
+        .await?;
+        let wait = counted
             .iter()
-            .copied()
-            .filter(|t| self.is_live(*t, now))
-            .collect();
-        if live.len() < self.max_failures as usize {
-            return Ok(());
-        }
-        // Blocked until the oldest failure that still counts leaves the window.
-        let Some(&oldest_needed) = live.get(live.len() - self.max_failures as usize) else {
-            return Ok(());
-        };
-        let wait = oldest_needed
-            .checked_add(self.window)
-            .map_or(self.window, |until| until.saturating_duration_since(now));
-        Err(RetryAfter(wait))
-    }
-
-    /// Checks every key and reports the longest wait among the blocked ones.
-    pub fn check_many(&self, keys: &[&str], now: Instant) -> Result<(), RetryAfter> {
-        keys.iter()
-            .filter_map(|k| self.check(k, now).err())
-            .max_by_key(|r| r.0)
-            .map_or(Ok(()), Err)
-    }
-
-    /// Records a failed attempt for `key` at `now`.
-    pub fn record_failure(&self, key: &str, now: Instant) {
-        let mut inner = self.lock();
-        let due = inner
-            .last_sweep
-            .is_none_or(|t| now.saturating_duration_since(t) >= self.window);
-        if due || (inner.failures.len() >= self.max_keys && !inner.failures.contains_key(key)) {
-            self.sweep(&mut inner, now);
-        }
-        if inner.failures.len() >= self.max_keys && !inner.failures.contains_key(key) {
-            let oldest = inner
-                .failures
-                .iter()
-                .min_by_key(|(_, times)| times.back().copied())
-                .map(|(k, _)| k.clone());
-            if let Some(k) = oldest {
-                inner.failures.remove(&k);
+            .filter(|(key, attempts, _)| {
+                keys.iter()
+                    .any(|(k, max)| *k == key.as_str() && attempts > max)
+            })
+            .map(|(_, _, left)| Duration::from_secs_f64(left.max(0.0)))
+            .max();
+        match wait {
+            Some(wait) => {
+                tx.rollback().await?;
+                Ok(Err(RetryAfter(wait)))
+            }
+            None => {
+                tx.commit().await?;
+                Ok(Ok(claim))
             }
         }
-        let cap = self.max_failures as usize;
-        let times = inner.failures.entry(key.to_owned()).or_default();
-        times.retain(|t| self.is_live(*t, now));
-        times.push_back(now);
-        while times.len() > cap {
-            times.pop_front();
-        }
     }
 
-    /// Forgets all failures for `key` (after a successful login).
-    pub fn reset(&self, key: &str) {
-        self.lock().failures.remove(key);
-    }
-
-    /// Number of keys currently tracked (for metrics and tests).
-    pub fn tracked_keys(&self) -> usize {
-        self.lock().failures.len()
-    }
-
-    fn sweep(&self, inner: &mut Inner, now: Instant) {
-        inner
-            .failures
-            .retain(|_, times| times.back().is_some_and(|t| self.is_live(*t, now)));
-        inner.last_sweep = Some(now);
+    /// After the right password: the account's count starts again, and its address gets back
+    /// the attempt (a success is no failure). Counts past their window are swept.
+    pub async fn succeeded(&self, pool: &PgPool, claim: &Claim) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "WITH cleared AS (DELETE FROM login_limits WHERE key = $1) \
+             UPDATE login_limits SET attempts = attempts - 1 WHERE key = $2 AND attempts > 0",
+        )
+        .bind(&claim.account)
+        .bind(&claim.address)
+        .execute(pool)
+        .await?;
+        sqlx::query("DELETE FROM login_limits WHERE window_start < now() - $1")
+            .bind(self.window)
+            .execute(pool)
+            .await?;
+        Ok(())
     }
 }
 
@@ -172,105 +157,24 @@ pub fn ip_key(addr: IpAddr) -> String {
 mod tests {
     use super::*;
 
-    const MIN: Duration = Duration::from_secs(60);
-
-    fn at(t0: Instant, secs: u64) -> Instant {
-        t0 + Duration::from_secs(secs)
-    }
-
     #[test]
-    fn blocks_after_max_failures_until_window_passes() {
-        let t0 = Instant::now();
-        let rl = RateLimiter::new(3, 10 * MIN);
-        for i in 0..3 {
-            assert_eq!(rl.check("k", at(t0, i)), Ok(()));
-            rl.record_failure("k", at(t0, i));
-        }
-        let err = rl.check("k", at(t0, 3)).unwrap_err();
-        assert_eq!(err, RetryAfter(Duration::from_secs(597)));
-        assert_eq!(err.secs(), 597);
-        assert!(err.to_string().contains("597 seconds"));
-        assert!(rl.check("k", at(t0, 599)).is_err());
-        // The first failure leaves the window at t0+600.
-        assert_eq!(rl.check("k", at(t0, 600)), Ok(()));
-        assert_eq!(rl.check("other", at(t0, 3)), Ok(()));
-    }
-
-    #[test]
-    fn window_slides() {
-        let t0 = Instant::now();
-        let rl = RateLimiter::new(2, MIN);
-        rl.record_failure("k", at(t0, 0));
-        rl.record_failure("k", at(t0, 50));
-        assert!(rl.check("k", at(t0, 55)).is_err());
-        assert_eq!(rl.check("k", at(t0, 60)), Ok(()));
-        rl.record_failure("k", at(t0, 61));
-        // Failures at 50 and 61 count; blocked until 50 + 60.
-        assert_eq!(
-            rl.check("k", at(t0, 62)),
-            Err(RetryAfter(Duration::from_secs(48)))
-        );
-    }
-
-    #[test]
-    fn reset_clears_a_key() {
-        let t0 = Instant::now();
-        let rl = RateLimiter::new(1, MIN);
-        rl.record_failure("email:a@b.c", t0);
-        assert!(rl.check("email:a@b.c", t0).is_err());
-        rl.reset("email:a@b.c");
-        assert_eq!(rl.check("email:a@b.c", t0), Ok(()));
-        assert_eq!(rl.tracked_keys(), 0);
-    }
-
-    #[test]
-    fn check_many_reports_longest_wait() {
-        let t0 = Instant::now();
-        let rl = RateLimiter::new(1, MIN);
-        rl.record_failure("a", at(t0, 0));
-        rl.record_failure("b", at(t0, 30));
-        assert_eq!(
-            rl.check_many(&["a", "b", "c"], at(t0, 40)),
-            Err(RetryAfter(Duration::from_secs(50)))
-        );
-        assert_eq!(rl.check_many(&["c"], at(t0, 40)), Ok(()));
-    }
-
-    #[test]
-    fn memory_is_bounded() {
-        let t0 = Instant::now();
-        let rl = RateLimiter::with_max_keys(5, MIN, 10);
-        for i in 0..100 {
-            rl.record_failure(&format!("k{i}"), at(t0, i));
-        }
-        assert!(rl.tracked_keys() <= 10);
-        // The newest keys survive eviction.
-        rl.record_failure("k99", at(t0, 100));
-        assert!(rl.check("k99", at(t0, 100)).is_ok());
-        // Expired keys are swept once a window has passed.
-        rl.record_failure("late", at(t0, 1000));
-        assert_eq!(rl.tracked_keys(), 1);
-        // Per-key history is capped at max_failures.
-        for i in 0..50 {
-            rl.record_failure("late", at(t0, 1000 + i));
-        }
-        assert_eq!(rl.lock().failures["late"].len(), 5);
-    }
-
-    #[test]
-    fn sub_second_waits_round_up() {
-        assert_eq!(RetryAfter(Duration::from_millis(1)).secs(), 1);
+    fn retry_after_rounds_up_to_whole_seconds() {
+        assert_eq!(RetryAfter(Duration::from_millis(1500)).secs(), 2);
         assert_eq!(RetryAfter(Duration::ZERO).secs(), 1);
-        assert_eq!(RetryAfter(Duration::from_millis(2001)).secs(), 3);
+        let err = RetryAfter(Duration::from_secs(597));
+        assert!(err.to_string().contains("597 seconds"));
     }
 
     #[test]
     fn keys() {
-        assert_eq!(email_key("  Alice@Example.COM "), "email:alice@example.com");
-        assert_eq!(ip_key("203.0.113.7".parse().unwrap()), "ip:203.0.113.7");
         assert_eq!(
-            ip_key("::ffff:203.0.113.7".parse().unwrap()),
-            "ip:203.0.113.7"
+            email_key("  Wanjiru@Example.COM "),
+            "email:wanjiru@example.com"
+        );
+        assert_eq!(ip_key("203.0.113.9".parse().unwrap()), "ip:203.0.113.9");
+        assert_eq!(
+            ip_key("::ffff:203.0.113.9".parse().unwrap()),
+            "ip:203.0.113.9"
         );
         assert_eq!(
             ip_key("2001:db8:1:2:3:4:5:6".parse().unwrap()),

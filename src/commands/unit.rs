@@ -221,6 +221,7 @@ impl<'a> UnitOfWork<'a> {
             });
         }
         let reads = self.cached_reads();
+        let started = std::time::Instant::now();
         let result = if self.side_writes.is_empty() {
             // One statement in the common case (see EventStore::append).
             match self.store.append_confirming(&self.appends, &reads).await {
@@ -239,6 +240,7 @@ impl<'a> UnitOfWork<'a> {
                 }
             }
         };
+        crate::metrics::appended(started.elapsed(), result.event_ids.len());
 
         let erased = self
             .appends

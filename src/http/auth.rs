@@ -67,13 +67,15 @@ impl FromRequestParts<AppState> for User {
             .jwt
             .verify(token, chrono::Utc::now())
             .map_err(|_| ApiError::unauthorized("invalid or expired access token"))?;
-        // A disabled or closed account's tokens stop working before they expire.
-        if blocks::is_blocked(&state.pool, claims.sub).await? {
+        // A disabled or closed account's tokens stop working before they expire, and a role
+        // changed since the token was issued applies to it.
+        let access = blocks::access(&state.pool, claims.sub).await?;
+        if access.blocked {
             return Err(ApiError::unauthorized("invalid or expired access token"));
         }
         Ok(User {
             id: claims.sub,
-            role: claims.role,
+            role: access.role.unwrap_or(claims.role),
         })
     }
 }

@@ -158,9 +158,53 @@ pub fn problem_response(
     response
 }
 
+/// Any error answer that is not JSON (axum's own rejections of a body outside our extractors,
+/// a body deadline) becomes problem+json, keeping the headers that
+/// tell the client what to do (`Allow`, `Retry-After`, `WWW-Authenticate`).
+pub async fn problem_fallback(response: Response) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    // JSON answers are deliberate (problems, `/ready`'s report); axum's and tower's own are
+    // plain text or empty.
+    let deliberate = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/") && v.contains("json"));
+    if deliberate {
+        return response;
+    }
+    let detail = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            "the body is larger than this route accepts (JSON 1 MiB, images 5 MiB)"
+        }
+        StatusCode::REQUEST_TIMEOUT => "the request did not arrive in time",
+        StatusCode::METHOD_NOT_ALLOWED => "method not allowed on this route",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "this route does not take that content type",
+        s if s.is_server_error() => "the server could not complete the request",
+        _ => "the request cannot be served",
+    };
+    let mut problem = problem_response(status, detail.to_owned(), Vec::new(), None);
+    for name in [header::ALLOW, header::RETRY_AFTER, header::WWW_AUTHENTICATE] {
+        if let Some(value) = response.headers().get(&name) {
+            problem.headers_mut().insert(name, value.clone());
+        }
+    }
+    problem
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = problem_response(self.status, self.detail, self.errors, self.extra);
+        if self.status == StatusCode::UNAUTHORIZED {
+            // RFC 6750 §3.
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"tillroll\""),
+            );
+        }
         if let Some(seconds) = self.retry_after {
             response
                 .headers_mut()

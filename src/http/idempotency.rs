@@ -36,8 +36,13 @@ pub async fn idempotency(State(state): State<AppState>, request: Request, next: 
         }
     };
     // The caller's identity scopes the key; anonymous callers (register, login) share one
-    // scope, so their keys should be random.
-    let actor = actor_of(&state, &request);
+    // scope, so their keys should be random. A protected route called without a valid token
+    // is left to answer 401: no anonymous record may stand in for it.
+    let actor = match actor_of(&state, &request) {
+        Some(actor) => actor,
+        None if ANONYMOUS_COMMANDS.contains(&request.uri().path()) => "anonymous".to_owned(),
+        None => return next.run(request).await,
+    };
     let (parts, body) = request.into_parts();
     let body = match to_bytes(body, MAX_BODY).await {
         Ok(bytes) => bytes,
@@ -93,7 +98,10 @@ pub async fn idempotency(State(state): State<AppState>, request: Request, next: 
     Response::from_parts(parts, Body::from(bytes))
 }
 
-fn actor_of(state: &AppState, request: &Request) -> String {
+/// The POST routes anyone may call, which share the anonymous scope of keys.
+const ANONYMOUS_COMMANDS: &[&str] = &["/auth/register", "/auth/login", "/auth/refresh"];
+
+fn actor_of(state: &AppState, request: &Request) -> Option<String> {
     let token = request
         .headers()
         .get(axum::http::header::AUTHORIZATION)
@@ -103,7 +111,7 @@ fn actor_of(state: &AppState, request: &Request) -> String {
         .map(|(_, token)| token.trim());
     token
         .and_then(|t| state.jwt.verify(t, chrono::Utc::now()).ok())
-        .map_or_else(|| "anonymous".to_owned(), |claims| claims.sub.to_string())
+        .map(|claims| claims.sub.to_string())
 }
 
 fn replay(stored: StoredResponse) -> Response {

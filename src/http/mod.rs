@@ -10,9 +10,12 @@ pub mod consistency;
 pub mod error;
 pub mod extract;
 mod idempotency;
+pub(crate) mod input;
 mod observe;
+mod openapi;
 pub mod ops;
 pub mod queries;
+pub mod server;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -80,14 +83,16 @@ pub fn api(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
 
 pub fn router(state: AppState) -> Router {
     let (api, openapi) = api(&state);
-    let openapi = Arc::new(openapi);
+    let document = Arc::new(openapi::finish(
+        serde_json::to_value(&openapi).expect("the OpenAPI document serialises"),
+    ));
     let commands_and_queries = api
         .merge(ops::unlisted())
         .route(
             "/openapi.json",
             axum::routing::get(move || {
-                let openapi = openapi.clone();
-                async move { axum::Json(openapi.as_ref().clone()) }
+                let document = document.clone();
+                async move { axum::Json(document.as_ref().clone()) }
             }),
         )
         .fallback(|| async { ApiError::not_found("no such route") })
@@ -106,6 +111,7 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(DefaultBodyLimit::max(JSON_LIMIT))
         .layer(cors(&state.config.cors))
+        .layer(axum::middleware::map_response(error::problem_fallback))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(state)

@@ -182,7 +182,27 @@ pub async fn projection_lag(
     Ok(rows.into_iter().collect())
 }
 
-async fn get_metrics(State(state): State<AppState>) -> Response {
+async fn get_metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    let format = crate::metrics::Format::negotiate(
+        headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()),
+    );
+    let (size, idle) = (state.pool.size(), state.pool.num_idle());
+    for (name, count) in [
+        ("idle", idle as i64),
+        ("in_use", i64::from(size) - idle as i64),
+    ] {
+        state
+            .metrics
+            .pool_connections
+            .get_or_create(&crate::metrics::StateLabel {
+                state: name.to_owned(),
+            })
+            .set(count);
+    }
+    state
+        .metrics
+        .pool_max
+        .set(i64::from(state.pool.options().get_max_connections()));
     if let Ok(lag) = projection_lag(&state).await {
         for (name, behind) in lag {
             state
@@ -206,9 +226,9 @@ async fn get_metrics(State(state): State<AppState>) -> Response {
     (
         [(
             header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            HeaderValue::from_static(format.content_type()),
         )],
-        state.metrics.encode(),
+        state.metrics.encode(format),
     )
         .into_response()
 }

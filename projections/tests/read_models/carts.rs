@@ -77,7 +77,7 @@ async fn cart_lines_follow_the_cart_events() {
         .await;
 
     let at = db.append(&stream, added(cart_id, me, kettle, 2)).await;
-    db.project(&p, &[1]).await;
+    db.project(&p, 1).await;
     assert_eq!(cart(&db, me).await, Some((cart_id, at)));
     assert_eq!(
         lines(&db, me).await,
@@ -87,7 +87,7 @@ async fn cart_lines_follow_the_cart_events() {
     db.append(&stream, added(cart_id, me, pan, 1)).await;
     // Adding to a line already there adds to its quantity and keeps its place.
     let at = db.append(&stream, added(cart_id, me, kettle, 3)).await;
-    db.project(&p, &[2]).await;
+    db.project(&p, 2).await;
     assert_eq!(cart(&db, me).await, Some((cart_id, at)));
     assert_eq!(
         lines(&db, me).await,
@@ -105,7 +105,7 @@ async fn cart_lines_follow_the_cart_events() {
     };
     db.append(&stream, change(pan, 4)).await;
     let at = db.append(&stream, change(kettle, 0)).await;
-    db.project(&p, &[1]).await;
+    db.project(&p, 1).await;
     assert_eq!(cart(&db, me).await, Some((cart_id, at)));
     assert_eq!(
         lines(&db, me).await,
@@ -125,7 +125,7 @@ async fn cart_lines_follow_the_cart_events() {
         )
         .await;
     db.append(&stream, added(cart_id, me, kettle, 1)).await;
-    db.project(&p, &[1]).await;
+    db.project(&p, 1).await;
     assert_eq!(
         lines(&db, me).await,
         vec![
@@ -147,7 +147,7 @@ async fn cart_lines_follow_the_cart_events() {
         )
         .await;
     }
-    db.project(&p, &[5]).await;
+    db.project(&p, 5).await;
     assert!(lines(&db, me).await.is_empty());
     assert!(cart(&db, me).await.is_some());
 
@@ -160,14 +160,14 @@ async fn cart_lines_follow_the_cart_events() {
         },
     )
     .await;
-    db.project(&p, &[1]).await;
+    db.project(&p, 1).await;
     assert!(lines(&db, me).await.is_empty());
     assert_eq!(cart(&db, me).await, None);
 
     // A new cart numbers its lines from 1 again; checkout removes it.
     let next_cart = Uuid::new_v4();
     let at = db.append(&stream, added(next_cart, me, cup, 1)).await;
-    db.project(&p, &[1]).await;
+    db.project(&p, 1).await;
     assert_eq!(cart(&db, me).await, Some((next_cart, at)));
     assert_eq!(
         lines(&db, me).await,
@@ -182,7 +182,7 @@ async fn cart_lines_follow_the_cart_events() {
         },
     )
     .await;
-    db.project(&p, &[1]).await;
+    db.project(&p, 1).await;
     assert!(lines(&db, me).await.is_empty());
     assert_eq!(cart(&db, me).await, None);
 
@@ -207,7 +207,7 @@ async fn cart_lines_follow_catalog_names_and_prices() {
     let cart_id = Uuid::new_v4();
     db.append(&StreamId::cart(me), added(cart_id, me, kettle, 2))
         .await;
-    db.project(&p, &[10]).await;
+    db.project(&p, 10).await;
     assert_eq!(
         lines(&db, me).await,
         vec![(kettle, "Kettle".into(), 250_000, 2, 1)]
@@ -220,7 +220,7 @@ async fn cart_lines_follow_catalog_names_and_prices() {
         changed_at: t0(),
     };
     db.append(&product, changed(199_900)).await;
-    db.project(&p, &[1]).await;
+    db.project(&p, 1).await;
     assert_eq!(
         lines(&db, me).await,
         vec![(kettle, "Kettle".into(), 199_900, 2, 1)]
@@ -247,7 +247,7 @@ async fn cart_lines_follow_catalog_names_and_prices() {
     )
     .await;
     db.append(&product, changed(189_900)).await;
-    db.project(&p, &[1]).await;
+    db.project(&p, 1).await;
     assert_eq!(
         lines(&db, me).await,
         vec![(kettle, "Cordless kettle".into(), 189_900, 2, 1)]
@@ -261,7 +261,7 @@ async fn cart_lines_follow_catalog_names_and_prices() {
         },
     )
     .await;
-    db.project(&p, &[1]).await;
+    db.project(&p, 1).await;
     let products: Vec<(Uuid, String, i64, String, bool)> = sqlx::query_as(
         "SELECT product_id, name, price, currency, withdrawn FROM cart_products \
          ORDER BY name",

@@ -1,32 +1,32 @@
-//! A fresh database per test, a log to append events to, a feed that reads it in the store's
-//! gap-safe order, and helpers that drive projectors through the runner's batch protocol or
-//! `tillroll_projections::rebuild`.
+//! A fresh database per test, the real event store to append to, and helpers that run the
+//! real projection runner over it (catch-up in batches of a chosen size, the lease, the
+//! fenced checkpoint) or `tillroll_projections::rebuild`.
 
 use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::Value;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
-use sqlx::{Connection, PgConnection, PgPool, Row};
-use tillroll_events::{DomainEvent, LogPosition, Metadata, RecordedEvent, StreamId};
-use tillroll_projections::{EventFeed, ProjectionError, Projector, load_checkpoint, rebuild};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection, PgConnection, PgPool};
+use tillroll::store::{EventStore, ExpectedVersion, NewEvent, StreamAppend};
+use tillroll_events::{DomainEvent, LogPosition, Metadata, StreamId};
+use tillroll_projections::{Progress, Projector, Runner, load_checkpoint, rebuild, wait_for};
 use uuid::Uuid;
 
-/// The time of the first appended event; each append is one second (and a few
-/// microseconds, so no two are alike) later.
+/// A fixed time for the times events carry in their data (`recorded_at` is the store's).
 pub fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 25, 9, 0, 0).unwrap()
 }
 
 pub struct TestDb {
     pub pool: PgPool,
+    pub store: EventStore,
     name: String,
     admin: PgConnectOptions,
     versions: HashMap<String, i64>,
-    appended: i64,
 }
 
 /// The server the tests use: `TEST_DATABASE_URL` if set (any database on it; the same
@@ -64,113 +64,103 @@ impl TestDb {
             .expect("create database");
         conn.close().await.ok();
         let pool = PgPoolOptions::new()
-            .max_connections(2)
+            .max_connections(4)
             .connect_with(admin.clone().database(&name))
             .await
             .expect("connect to the test database");
-        sqlx::migrate!("../migrations")
-            .run(&pool)
-            .await
-            .expect("migrations");
+        tillroll::db::migrate(&pool).await.expect("migrations");
         Self {
+            store: EventStore::new(pool.clone()),
             pool,
             name,
             admin,
             versions: HashMap::new(),
-            appended: 0,
         }
     }
 
-    fn next_time(&mut self) -> DateTime<Utc> {
-        self.appended += 1;
-        t0() + chrono::Duration::seconds(self.appended)
-            + chrono::Duration::microseconds(self.appended * 7)
-    }
-
-    /// Appends one event in its own transaction; returns its `recorded_at`.
+    /// Appends one event through the store; returns its `recorded_at`.
     pub async fn append<E: DomainEvent>(&mut self, stream: &StreamId, event: E) -> DateTime<Utc> {
         self.append_all(vec![(stream.clone(), event.encode())])
             .await
     }
 
-    /// Appends events of one command (several streams maybe) in one transaction, as the
-    /// store does for a checkout; they share one `recorded_at`, which is returned.
+    /// Appends the events of one command (several streams maybe) in one store append, as a
+    /// checkout does, each stream at its exact expected version; they share one
+    /// `recorded_at`, which is returned.
     pub async fn append_all(
         &mut self,
         events: Vec<(StreamId, tillroll_events::EncodedEvent)>,
     ) -> DateTime<Utc> {
-        let at = self.next_time();
-        let mut tx = self.pool.begin().await.expect("begin");
+        let mut appends: Vec<StreamAppend> = Vec::new();
         for (stream, encoded) in events {
-            let version = self.versions.entry(stream.as_str().to_owned()).or_default();
-            *version += 1;
-            let metadata = serde_json::to_value(Metadata::system(Uuid::nil())).unwrap();
-            sqlx::query(
-                "INSERT INTO events (stream_id, stream_version, event_id, event_type, \
-                     schema_version, data, metadata, recorded_at, hash) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, '\\x00')",
-            )
-            .bind(stream.as_str())
-            .bind(*version)
-            .bind(Uuid::new_v4())
-            .bind(&encoded.event_type)
-            .bind(encoded.schema_version)
-            .bind(&encoded.data)
-            .bind(metadata)
-            .bind(at)
-            .execute(&mut *tx)
-            .await
-            .expect("append");
+            let event = NewEvent::new(encoded, Metadata::system(Uuid::nil()));
+            match appends.iter_mut().find(|a| a.stream_id == stream) {
+                Some(append) => append.events.push(event),
+                None => {
+                    let version = self.versions.get(stream.as_str()).copied().unwrap_or(0);
+                    let expected = match version {
+                        0 => ExpectedVersion::NoStream,
+                        n => ExpectedVersion::Exact(n),
+                    };
+                    appends.push(StreamAppend {
+                        stream_id: stream,
+                        expected,
+                        events: vec![event],
+                    });
+                }
+            }
         }
-        tx.commit().await.expect("commit");
+        let result = self.store.append(&appends).await.expect("append");
+        for append in &appends {
+            let version = result.version_of(&append.stream_id).expect("appended");
+            self.versions
+                .insert(append.stream_id.as_str().to_owned(), version);
+        }
+        let (at,): (DateTime<Utc>,) =
+            sqlx::query_as("SELECT recorded_at FROM events WHERE event_id = $1")
+                .bind(result.event_ids[0])
+                .fetch_one(&self.pool)
+                .await
+                .expect("recorded_at");
         at
     }
 
-    /// The position of the last appended event.
+    /// The log position of the last appended event, once every event has its log index.
     pub async fn head(&self) -> LogPosition {
-        let (position,): (i64,) = sqlx::query_as("SELECT max(global_position) FROM events")
-            .fetch_one(&self.pool)
-            .await
-            .expect("head");
-        LogPosition {
-            log_index: position,
-            position,
-        }
+        self.store.sequence_pending().await.expect("sequenced");
+        self.store.head().await.expect("head")
     }
 
-    /// Catches `projector` up the way the runner does (checkpoint locked, batch read,
-    /// applied and checkpoint moved in one transaction), with batches of the given sizes in
-    /// turn. Returns the number of events applied.
-    pub async fn project(&self, projector: &dyn Projector, batch_sizes: &[i64]) -> usize {
-        let mut applied = 0;
-        for &limit in batch_sizes.iter().cycle() {
-            let mut tx = self.pool.begin().await.expect("begin");
-            let from = load_checkpoint(&mut tx, projector.name(), true)
-                .await
-                .expect("checkpoint");
-            let events = TableFeed
-                .read_batch(&mut tx, from, limit)
-                .await
-                .expect("read");
-            let Some(last) = events.last().map(RecordedEvent::log_position) else {
-                return applied;
-            };
-            projector.apply(&mut tx, &events).await.expect("apply");
-            sqlx::query("UPDATE checkpoints SET log_index = $2, position = $3 WHERE name = $1")
-                .bind(projector.name())
-                .bind(last.log_index)
-                .bind(last.position)
-                .execute(&mut *tx)
-                .await
-                .expect("store checkpoint");
-            tx.commit().await.expect("commit");
-            applied += events.len();
-        }
-        unreachable!("batch sizes cycle forever")
+    /// Runs the real projection runner on `projector` (reading `batch` events at a time)
+    /// until it has passed the last appended event, then stops it cleanly.
+    pub async fn project(&self, projector: &dyn Projector, batch: i64) {
+        let head = self.head().await;
+        let projector = tillroll_projections::all()
+            .into_iter()
+            .find(|p| p.name() == projector.name())
+            .expect("a projector the runner knows");
+        let projectors = vec![projector];
+        let progress = Progress::new(&projectors);
+        let runner = Runner::new(
+            self.pool.clone(),
+            Arc::new(self.store.clone()),
+            projectors.clone(),
+            progress.clone(),
+        )
+        .with_batch(batch);
+        let (stop, shutdown) = tokio::sync::watch::channel(false);
+        let running = tokio::spawn(runner.run(shutdown));
+        let names = [projectors[0].name()];
+        let caught_up = wait_for(&self.pool, &progress, &names, head, Duration::from_secs(30))
+            .await
+            .expect("wait for the projector");
+        stop.send_replace(true);
+        running.await.expect("the runner stops");
+        assert!(caught_up, "{} did not reach {head:?}", names[0]);
     }
 
     pub async fn rebuild(&self, projector: &dyn Projector) -> u64 {
-        rebuild(&self.pool, &TableFeed, projector, &())
+        rebuild(&self.pool, &self.store, projector, &())
             .await
             .expect("rebuild")
     }
@@ -236,62 +226,4 @@ impl Drop for TestDb {
             eprintln!("could not drop test database {}", self.name);
         }
     }
-}
-
-/// Reads `events` in `global_position` order, standing the position in for the log index.
-///
-/// The tests append one transaction at a time from one task, so that order is commit order
-/// and nothing can appear behind a reader (the store's own sequencer is tested in the suite).
-pub struct TableFeed;
-
-#[async_trait]
-impl EventFeed for TableFeed {
-    async fn read_batch(
-        &self,
-        conn: &mut PgConnection,
-        after: LogPosition,
-        limit: i64,
-    ) -> Result<Vec<RecordedEvent>, ProjectionError> {
-        let rows = sqlx::query(
-            "SELECT global_position, stream_id, stream_version, event_id, \
-                 event_type, schema_version, data, metadata, recorded_at, hash \
-             FROM events \
-             WHERE global_position > $1 \
-             ORDER BY global_position LIMIT $2",
-        )
-        .bind(after.log_index.max(0))
-        .bind(limit)
-        .fetch_all(conn)
-        .await?;
-        rows.iter()
-            .map(recorded)
-            .collect::<Result<_, _>>()
-            .map_err(|e| ProjectionError::Feed(e.to_string()))
-    }
-
-    fn wake_handle(&self) -> std::sync::Arc<tokio::sync::Notify> {
-        // Nothing wakes it: readers poll every `idle_poll`.
-        std::sync::Arc::new(tokio::sync::Notify::new())
-    }
-
-    fn idle_poll(&self) -> Duration {
-        Duration::from_millis(10)
-    }
-}
-
-fn recorded(row: &PgRow) -> Result<RecordedEvent, sqlx::Error> {
-    let metadata: Value = row.try_get("metadata")?;
-    Ok(RecordedEvent {
-        position: row.try_get("global_position")?,
-        log_index: Some(row.try_get("global_position")?),
-        stream_id: row.try_get("stream_id")?,
-        version: row.try_get("stream_version")?,
-        event_id: row.try_get("event_id")?,
-        event_type: row.try_get("event_type")?,
-        schema_version: row.try_get("schema_version")?,
-        data: row.try_get("data")?,
-        metadata: serde_json::from_value(metadata).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
-        recorded_at: row.try_get("recorded_at")?,
-        hash: row.try_get("hash")?,
-    })
 }

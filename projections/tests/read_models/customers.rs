@@ -57,7 +57,7 @@ async fn each_customer_event_changes_its_row() {
     let created = db
         .append(&stream, registered(id, "wanjiru@example.com"))
         .await;
-    db.project(&p, &[1]).await;
+    db.project(&p, 1).await;
     let mut expected = Customer {
         id,
         email: Some("wanjiru@example.com".into()),
@@ -85,7 +85,7 @@ async fn each_customer_event_changes_its_row() {
             },
         )
         .await;
-    db.project(&p, &[1]).await;
+    db.project(&p, 1).await;
     expected.name = Some("Wanjiru K.".into());
     expected.gender = Some("female".into());
     expected.updated_at = at;
@@ -102,7 +102,7 @@ async fn each_customer_event_changes_its_row() {
             },
         )
         .await;
-    db.project(&p, &[1]).await;
+    db.project(&p, 1).await;
     expected.phone = Some("254111222333".into());
     expected.updated_at = at;
     assert_eq!(customer(&db, id).await, expected);
@@ -116,7 +116,7 @@ async fn each_customer_event_changes_its_row() {
             },
         )
         .await;
-    db.project(&p, &[1]).await;
+    db.project(&p, 1).await;
     expected.avatar_image_id = Some("ab12".into());
     expected.updated_at = at;
     assert_eq!(customer(&db, id).await, expected);
@@ -130,7 +130,7 @@ async fn each_customer_event_changes_its_row() {
             },
         )
         .await;
-    db.project(&p, &[1]).await;
+    db.project(&p, 1).await;
     expected.role = "seller".into();
     expected.updated_at = at;
     assert_eq!(customer(&db, id).await, expected);
@@ -138,7 +138,7 @@ async fn each_customer_event_changes_its_row() {
     let at = db
         .append(&stream, CustomerEvent::AccountDisabled { customer_id: id })
         .await;
-    db.project(&p, &[1]).await;
+    db.project(&p, 1).await;
     expected.disabled = true;
     expected.updated_at = at;
     assert_eq!(customer(&db, id).await, expected);
@@ -146,7 +146,7 @@ async fn each_customer_event_changes_its_row() {
     let at = db
         .append(&stream, CustomerEvent::AccountEnabled { customer_id: id })
         .await;
-    db.project(&p, &[1]).await;
+    db.project(&p, 1).await;
     expected.disabled = false;
     expected.updated_at = at;
     assert_eq!(customer(&db, id).await, expected);
@@ -190,7 +190,7 @@ async fn closing_an_account_erases_its_personal_fields() {
         )
         .await;
     // Registration to closing in one batch.
-    db.project(&p, &[100]).await;
+    db.project(&p, 100).await;
     let expected = Customer {
         id,
         email: None,
@@ -225,7 +225,7 @@ async fn closing_an_account_erases_its_personal_fields() {
         },
     )
     .await;
-    db.project(&p, &[1]).await;
+    db.project(&p, 1).await;
     assert_eq!(customer(&db, id).await, expected);
 
     // Nor on a rebuild.

@@ -137,7 +137,7 @@ async fn the_full_order_lifecycle_produces_its_tracking_history() {
     let (first, second) = (Uuid::new_v4(), Uuid::new_v4());
 
     let placed_at = db.append(&stream, placed(id, customer)).await;
-    db.project(&p, &[1]).await;
+    db.project(&p, 1).await;
     let mut expected = Order {
         id,
         customer_id: customer,
@@ -165,20 +165,20 @@ async fn the_full_order_lifecycle_produces_its_tracking_history() {
     );
 
     let at = db.append(&stream, requested(id, first)).await;
-    db.project(&p, &[1]).await;
+    db.project(&p, 1).await;
     expected.payment_status = "requested".into();
     expected.payment_attempts = 1;
     expected.updated_at = at;
     assert_eq!(order(&db, id).await, expected);
 
     let at = db.append(&stream, accepted(id, first, "ws_CO_1")).await;
-    db.project(&p, &[1]).await;
+    db.project(&p, 1).await;
     expected.checkout_request_id = Some("ws_CO_1".into());
     expected.updated_at = at;
     assert_eq!(order(&db, id).await, expected);
 
     let failed_at = db.append(&stream, failed(id, first, Some("ws_CO_1"))).await;
-    db.project(&p, &[1]).await;
+    db.project(&p, 1).await;
     expected.payment_status = "failed".into();
     expected.failure_reason = Some("Request cancelled by user".into());
     expected.updated_at = failed_at;
@@ -186,7 +186,7 @@ async fn the_full_order_lifecycle_produces_its_tracking_history() {
 
     // A retry starts afresh: no checkout request and no failure yet.
     let at = db.append(&stream, requested(id, second)).await;
-    db.project(&p, &[1]).await;
+    db.project(&p, 1).await;
     expected.payment_status = "requested".into();
     expected.payment_attempts = 2;
     expected.checkout_request_id = None;
@@ -196,7 +196,7 @@ async fn the_full_order_lifecycle_produces_its_tracking_history() {
 
     db.append(&stream, accepted(id, second, "ws_CO_2")).await;
     let paid_at = db.append(&stream, confirmed(id, second, "ws_CO_2")).await;
-    db.project(&p, &[1]).await;
+    db.project(&p, 1).await;
     expected.status = "paid".into();
     expected.payment_status = "succeeded".into();
     expected.checkout_request_id = Some("ws_CO_2".into());
@@ -226,7 +226,7 @@ async fn the_full_order_lifecycle_produces_its_tracking_history() {
             },
         )
         .await;
-    db.project(&p, &[1]).await;
+    db.project(&p, 1).await;
     expected.status = "delivered".into();
     expected.updated_at = delivered_at;
     assert_eq!(order(&db, id).await, expected);
@@ -334,7 +334,7 @@ async fn cancellation_expiry_mismatch_and_refunds() {
             },
         )
         .await;
-    db.project(&p, &[3]).await;
+    db.project(&p, 3).await;
 
     let row = order(&db, cancelled).await;
     assert_eq!((row.status.as_str(), row.refund_due), ("cancelled", false));
@@ -420,7 +420,7 @@ async fn project_and_created_at(
     p: &OrdersProjector,
     ids: &[Uuid],
 ) -> Vec<DateTime<Utc>> {
-    db.project(p, &[1]).await;
+    db.project(p, 1).await;
     let mut times = Vec::new();
     for &id in ids {
         times.push(order(db, id).await.created_at);
@@ -443,7 +443,7 @@ async fn a_late_failure_of_an_earlier_attempt_leaves_the_current_one() {
     // The first push times out after the retry was sent, and its acceptance comes late.
     let late = db.append(&stream, failed(id, first, Some("ws_CO_1"))).await;
     db.append(&stream, accepted(id, first, "ws_CO_1")).await;
-    db.project(&p, &[2]).await;
+    db.project(&p, 2).await;
     let row = order(&db, id).await;
     assert_eq!(
         (
@@ -459,7 +459,7 @@ async fn a_late_failure_of_an_earlier_attempt_leaves_the_current_one() {
 
     // The current attempt's failure counts, even without a checkout request id.
     db.append(&stream, failed(id, second, None)).await;
-    db.project(&p, &[2]).await;
+    db.project(&p, 2).await;
     let row = order(&db, id).await;
     assert_eq!(
         (
@@ -473,7 +473,7 @@ async fn a_late_failure_of_an_earlier_attempt_leaves_the_current_one() {
     db.append(&stream, confirmed(id, second, "ws_CO_2")).await;
     db.append(&stream, failed(id, second, Some("ws_CO_2")))
         .await;
-    db.project(&p, &[2]).await;
+    db.project(&p, 2).await;
     let row = order(&db, id).await;
     assert_eq!(
         (
@@ -497,14 +497,14 @@ async fn a_second_order_placed_for_the_same_order_changes_nothing() {
     db.append(&stream, placed(id, customer)).await;
     db.append(&stream, requested(id, Uuid::new_v4())).await;
     db.append(&stream, placed(id, Uuid::new_v4())).await;
-    db.project(&p, &[10]).await;
+    db.project(&p, 10).await;
     let once = order(&db, id).await;
     assert_eq!(once.customer_id, customer);
     assert_eq!(once.payment_status, "requested");
     assert_eq!(once.payment_attempts, 1);
 
     db.append(&stream, placed(id, Uuid::new_v4())).await;
-    db.project(&p, &[10]).await;
+    db.project(&p, 10).await;
     assert_eq!(order(&db, id).await, once);
     assert_eq!(history(&db, id).await.len(), 1);
 }

@@ -67,19 +67,26 @@ pub async fn update_user(
     {
         return Err(Rejection::conflict("admins cannot disable or demote themselves").into());
     }
-    let disabled = update.disabled;
+    let (disabled, role) = (update.disabled, update.role);
     let now = ctx.now;
-    let side_writes: SideWrites = Arc::new(move || match disabled {
-        Some(true) => vec![block(id, now), revoke_all(id, now)],
-        Some(false) => {
-            vec![SideWrite::new("DELETE FROM account_blocks WHERE customer_id = $1").bind(id)]
-        }
-        None => vec![],
+    let side_writes: SideWrites = Arc::new(move || {
+        let mut writes = match disabled {
+            Some(true) => vec![block(id, now), revoke_all(id, now)],
+            Some(false) => {
+                vec![SideWrite::new("DELETE FROM account_blocks WHERE customer_id = $1").bind(id)]
+            }
+            None => vec![],
+        };
+        writes.extend(role.map(|role| blocks::role_row(id, role, now)));
+        writes
     });
     let decide: Decide = Arc::new(move |state| decide_update(state, &update));
     let outcome = change(commands, ctx, id, decide, side_writes).await?;
     if let Some(disabled) = disabled {
         blocks::remember(id, disabled);
+    }
+    if let Some(role) = role {
+        blocks::remember_role(id, role);
     }
     Ok(outcome)
 }

@@ -147,16 +147,22 @@ impl<'a> Tokens<'a> {
 }
 
 /// Runs CPU-heavy password work off the async workers, at most one job per core at a time.
+/// The turn goes with the job, not with the request: a client that disconnects (or a timeout
+/// that drops the request) leaves the hash running on the blocking pool, and it still counts
+/// until it ends.
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, AccountError> {
-    let _turn = PASSWORD_WORK
+    let turn = PASSWORD_WORK
         .acquire()
         .await
         .map_err(|e| AccountError::Internal(format!("password work: {e}")))?;
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| AccountError::Internal(format!("password task failed: {e}")))
+    tokio::task::spawn_blocking(move || {
+        let _turn = turn;
+        work()
+    })
+    .await
+    .map_err(|e| AccountError::Internal(format!("password task failed: {e}")))
 }
 
 /// Password hashes computed at once: one per core. An argon2id hash holds 46 MiB while it
@@ -205,4 +211,38 @@ async fn change(
         position: outcome.position,
         event_ids: outcome.event_ids,
     })
+}
+
+#[cfg(test)]
+mod password_work_tests {
+    use std::time::Duration;
+
+    use super::{PASSWORD_WORK, blocking};
+
+    #[tokio::test]
+    async fn a_dropped_request_keeps_its_turn_until_the_hash_ends() {
+        let (started, release) = (std::sync::mpsc::channel(), std::sync::mpsc::channel::<()>());
+        let (started_tx, started_rx) = started;
+        let (release_tx, release_rx) = release;
+        let before = PASSWORD_WORK.available_permits();
+        let job = blocking(move || {
+            started_tx.send(()).unwrap();
+            let _ = release_rx.recv_timeout(Duration::from_secs(10));
+        });
+        // Polled until the job runs, then dropped: the client went away.
+        let mut job = Box::pin(job);
+        let _ = tokio::time::timeout(Duration::from_millis(20), &mut job).await;
+        started_rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("the job ran");
+        drop(job);
+        assert_eq!(PASSWORD_WORK.available_permits(), before - 1);
+        release_tx.send(()).unwrap();
+        let all = u32::try_from(before).unwrap();
+        let back = tokio::time::timeout(Duration::from_secs(5), PASSWORD_WORK.acquire_many(all));
+        assert!(
+            back.await.is_ok(),
+            "the turn was not given back once the job ended"
+        );
+    }
 }

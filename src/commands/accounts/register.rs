@@ -200,7 +200,11 @@ async fn grant_admin(
 ) -> Result<(), AccountError> {
     let grant: Decide =
         Arc::new(|state| customer::grant_role(state, &customer::GrantRole { role: Role::Admin }));
-    change(commands, ctx, id, grant, Arc::new(Vec::new)).await?;
+    let now = ctx.now;
+    let row: super::SideWrites =
+        Arc::new(move || vec![super::blocks::role_row(id, Role::Admin, now)]);
+    change(commands, ctx, id, grant, row).await?;
+    super::blocks::remember_role(id, Role::Admin);
     Ok(())
 }
 

@@ -5,7 +5,6 @@
 //! the whole family is revoked and both the thief and the user must log in again.
 
 use std::net::IpAddr;
-use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
@@ -14,7 +13,7 @@ use uuid::Uuid;
 
 use super::{Account, AccountError, REFRESH_TOKEN_TTL, Session, Tokens, blocking, unauthorized};
 use crate::auth::password::{dummy_verify, verify_password};
-use crate::auth::rate_limit::{RateLimiter, email_key, ip_key};
+use crate::auth::rate_limit::LoginLimiter;
 use crate::auth::refresh::{
     hash_refresh_token, looks_like_refresh_token, new_family_id, new_refresh_token,
 };
@@ -88,15 +87,16 @@ pub async fn login(
     commands: &Commands,
     ctx: &CommandContext,
     tokens: Tokens<'_>,
-    limiter: &RateLimiter,
+    limiter: &LoginLimiter,
     client: IpAddr,
     email: &str,
     password: String,
 ) -> Result<Session, AccountError> {
-    let (account_key, client_key) = (email_key(email), ip_key(client));
-    let keys = [account_key.as_str(), client_key.as_str()];
-    limiter
-        .check_many(&keys, Instant::now())
+    let pool = commands.store().pool();
+    // Counted before the password is checked: concurrent guesses cannot overrun the limit.
+    let claim = limiter
+        .claim(pool, email, client)
+        .await?
         .map_err(AccountError::RateLimited)?;
 
     let found: Option<(Uuid, String, bool)> = sqlx::query_as(
@@ -118,17 +118,14 @@ pub async fn login(
         }
     };
     let Some((id, blocked)) = verified else {
-        let now = Instant::now();
-        for key in keys {
-            limiter.record_failure(key, now);
-        }
+        // The attempt stays counted.
         return Err(unauthorized(WRONG_CREDENTIALS).into());
     };
     // Only someone who knows the password learns that the account is disabled.
     if blocked {
         return Err(unauthorized(ACCOUNT_DISABLED).into());
     }
-    limiter.reset(&account_key);
+    limiter.succeeded(pool, &claim).await?;
 
     let refresh = NewRefresh::start();
     let state = open_account(commands, ctx, id, Some(&refresh)).await?;

@@ -35,15 +35,31 @@ async fn place_in(
     ttl: std::time::Duration,
 ) -> Result<Order, CommandError> {
     let mut lines = Vec::with_capacity(items.len());
+    let mut names = std::collections::HashMap::new();
+    // Lines that cannot be sold, keyed by their place in `items` so they are named in order.
+    let mut short = std::collections::BTreeMap::new();
     let mut currency: Option<Currency> = None;
-    for item in items {
+    for (index, item) in items.iter().enumerate() {
         let (product, _) = uow
             .load::<Product>(&StreamId::product(item.product_id))
             .await?;
-        if !product.exists || product.withdrawn {
+        if !product.exists {
             return Err(
                 Rejection::not_found(format!("product {} not found", item.product_id)).into(),
             );
+        }
+        if product.withdrawn {
+            short.insert(
+                index,
+                short_line(
+                    item.product_id,
+                    &product.name,
+                    item.quantity,
+                    0,
+                    "withdrawn",
+                ),
+            );
+            continue;
         }
         match &currency {
             Some(c) if *c != product.currency => {
@@ -52,12 +68,16 @@ async fn place_in(
             }
             _ => currency = Some(product.currency.clone()),
         }
+        names.insert(item.product_id, (index, product.name.clone()));
         lines.push(NewOrderLine {
             product_id: item.product_id,
             name: product.name.clone(),
             unit_price: product.price,
             quantity: item.quantity,
         });
+    }
+    if lines.is_empty() && !short.is_empty() {
+        return Err(short_lines_rejection(short));
     }
     let stream = StreamId::order(order_id);
     let (before, _) = uow.load::<Order>(&stream).await?;
@@ -76,7 +96,6 @@ async fn place_in(
             ttl,
         },
     )?;
-    let mut short = Vec::new();
     for effect in order::stock_effects(&before, &events) {
         let (stock, _) = uow
             .load::<Stock>(&StreamId::stock(effect.product_id))
@@ -87,22 +106,48 @@ async fn place_in(
                 product_id,
                 requested,
                 available,
-            }) => short.push(json!({
-                "product_id": product_id, "requested": requested, "available": available
-            })),
+            }) => {
+                let (index, name) = names
+                    .get(&product_id)
+                    .map_or((usize::MAX, ""), |(i, n)| (*i, n.as_str()));
+                let line = short_line(product_id, name, requested, available, "insufficient_stock");
+                short.insert(index, line);
+            }
             Err(other) => return Err(super::stock_rejection(other)),
         }
     }
     if !short.is_empty() {
-        let message = format!("not enough stock for {} of the lines", short.len());
-        return Err(Rejection::conflict(message)
-            .with_detail(json!({ "short_lines": short }))
-            .into());
+        return Err(short_lines_rejection(short));
     }
     let mut after = before.clone();
     events.iter().for_each(|e| after.evolve(e));
     super::append_with_effects(uow, &before, events).await?;
     Ok(after)
+}
+
+/// A line checkout cannot sell: `reason` is `withdrawn` or `insufficient_stock`.
+fn short_line(
+    product_id: Uuid,
+    name: &str,
+    requested: i64,
+    available: i64,
+    reason: &str,
+) -> serde_json::Value {
+    json!({
+        "product_id": product_id, "name": name, "requested": requested,
+        "available": available, "reason": reason,
+    })
+}
+
+/// 409 naming every line that cannot be sold, in the order they were given.
+fn short_lines_rejection(
+    short: std::collections::BTreeMap<usize, serde_json::Value>,
+) -> CommandError {
+    let short: Vec<_> = short.into_values().collect();
+    let message = format!("{} of the lines cannot be sold", short.len());
+    Rejection::conflict(message)
+        .with_detail(json!({ "short_lines": short }))
+        .into()
 }
 
 fn stock_locks(order_id: Uuid, products: impl IntoIterator<Item = Uuid>) -> Vec<StreamId> {

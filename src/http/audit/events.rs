@@ -38,6 +38,7 @@ pub async fn get_stream(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ExportQuery {
     /// Start after the event at this position (0, the default, is the start of the log).

@@ -24,6 +24,7 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 const MAX_CONNECTION: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct LiveQuery {
     /// For clients that cannot send the header: as `Last-Event-ID`.
@@ -64,6 +65,7 @@ pub async fn get_live_events(
     Query(query): Query<LiveQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let after = start(&state, &headers, &query).await?;
+    let open = crate::metrics::SseStream::open("live");
     let events = state
         .store
         .subscribe(after)
@@ -75,7 +77,8 @@ pub async fn get_live_events(
             std::future::ready(read.is_ok())
         })
         .filter_map(|read| std::future::ready(read.ok()))
-        .map(|event| {
+        .map(move |event| {
+            let _counted = &open;
             let data =
                 serde_json::to_string(&EventView::from(&event)).expect("an event view serialises");
             Ok(Event::default().id(event.position.to_string()).data(data))

@@ -33,6 +33,7 @@ pub async fn get_order_history(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct AtQuery {
     /// RFC 3339 time; now if absent.

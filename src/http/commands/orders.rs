@@ -86,10 +86,19 @@ pub(crate) fn optional_body<T: DeserializeOwned + Default>(bytes: &Bytes) -> Res
 }
 
 pub(crate) fn answer(outcome: Outcome<Order>, status: StatusCode) -> Response {
-    with_position(
+    let order_id = outcome.value.order_id;
+    let mut response = with_position(
         (status, Json(OrderView::from(&outcome.value))),
         outcome.position,
-    )
+    );
+    if status == StatusCode::CREATED
+        && let Ok(location) = axum::http::HeaderValue::from_str(&format!("/orders/{order_id}"))
+    {
+        response
+            .headers_mut()
+            .insert(axum::http::header::LOCATION, location);
+    }
+    response
 }
 
 /// Turn the caller's cart into an order: prices captured now, stock reserved for every line
@@ -98,7 +107,7 @@ pub(crate) fn answer(outcome: Outcome<Order>, status: StatusCode) -> Response {
     security(("bearer" = [])),
     responses((status = 201, body = OrderView), (status = 400, body = Problem),
         (status = 401, body = Problem), (status = 403, body = Problem),
-        (status = 409, body = Problem, description = "empty cart, or short stock (`short_lines`)")))]
+        (status = 409, body = Problem, description = "empty cart, or short stock or a withdrawn product (`short_lines`: product_id, name, requested, available, reason)")))]
 async fn check_out(
     State(state): State<AppState>,
     command: Command,

@@ -58,6 +58,10 @@ async fn receive_mpesa_callback(
         Some(field) => ApiError::field(field, e.to_string()),
         None => ApiError::bad_request(e.to_string()),
     })?;
+    let outcome = match callback.outcome {
+        crate::payments::CallbackOutcome::Paid { .. } => "succeeded",
+        crate::payments::CallbackOutcome::NotPaid { .. } => "failed",
+    };
     let id = callback.checkout_request_id;
     let mut stored: serde_json::Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
@@ -75,6 +79,7 @@ async fn receive_mpesa_callback(
     }
     state.metrics.payment("callback_received");
     match state.commands.settle_callback(&id).await {
+        Ok(Settlement::Recorded(_)) if inserted => state.metrics.payment(outcome),
         Ok(Settlement::Unknown) if inserted => {
             tracing::info!(checkout_request_id = %id, "M-Pesa callback for no recorded push (yet); kept in the inbox");
         }

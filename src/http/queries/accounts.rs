@@ -118,6 +118,7 @@ async fn get_user(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 struct ListUsers {
     /// 1 to 100, default 20.

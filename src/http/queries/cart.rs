@@ -25,6 +25,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
 pub struct CartListQuery {
     /// 1 to 100, default 20.
     limit: Option<i64>,

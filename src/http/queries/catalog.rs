@@ -124,6 +124,7 @@ async fn list_categories(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct HomeQuery {
     /// Products per category, 1 to 50 (default 8).

@@ -102,6 +102,7 @@ pub struct TrackingStep {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
 pub struct OrderListQuery {
     /// `pending_payment | paid | shipped | delivered | cancelled | expired`
     status: Option<String>,

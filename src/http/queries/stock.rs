@@ -42,6 +42,7 @@ pub struct StockPage {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct StockQuery {
     /// Only products with fewer than this many available.

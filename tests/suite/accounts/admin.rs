@@ -281,3 +281,34 @@ async fn create_admin_promotes_an_existing_account() {
     login(&app, &fresh, PASSWORD).await.problem(401);
     app.stop().await;
 }
+
+/// Roles come from the account's current state, not from the token: a demoted admin's token
+/// loses admin rights on its next request, and a granted role works with the token the user
+/// already holds.
+#[tokio::test]
+async fn role_changes_apply_to_tokens_already_issued() {
+    let app = TestApp::spawn().await;
+    let (_, root) = admin(&app).await;
+    let (deputy_id, deputy) = admin(&app).await;
+    app.get("/users", Some(&deputy)).await.ok(200);
+    patch_user(&app, &root, deputy_id, json!({"role": "customer"}))
+        .await
+        .ok(200);
+    app.get("/users", Some(&deputy)).await.problem(403);
+    let product = json!({"name": "Kettle", "category": "kitchen", "price": 2_500});
+    app.post("/products", Some(&deputy), product.clone())
+        .await
+        .problem(403);
+
+    let shopper = register(&app, "future-seller").await;
+    app.post("/products", Some(&shopper.access), product.clone())
+        .await
+        .problem(403);
+    patch_user(&app, &root, shopper.id, json!({"role": "seller"}))
+        .await
+        .ok(200);
+    app.post("/products", Some(&shopper.access), product)
+        .await
+        .ok(201);
+    app.stop().await;
+}

@@ -95,15 +95,20 @@ async fn avatar_upload_checks_the_bytes() {
         .await;
     assert_eq!(me.ok(200)["avatar_url"], user["avatar_url"]);
 
-    // A generic type is fine: the bytes decide.
-    put_avatar(
-        &app,
-        &account.access,
-        PNG.to_vec(),
-        "application/octet-stream",
-    )
-    .await
-    .ok(200);
+    // As on the product route: the declared type must be the image's own.
+    for declared in ["application/octet-stream", "application/json"] {
+        put_avatar(&app, &account.access, PNG.to_vec(), declared)
+            .await
+            .problem(415);
+    }
+    // A header claiming 100,000 × 100,000 pixels: a decompression bomb for whoever shows it.
+    let mut bomb = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+    bomb.extend(100_000u32.to_be_bytes());
+    bomb.extend(100_000u32.to_be_bytes());
+    bomb.extend(b"\x08\x06\0\0\0");
+    let refused = put_avatar(&app, &account.access, bomb, "image/png").await;
+    let detail = refused.problem(400)["detail"].as_str().unwrap().to_owned();
+    assert!(detail.contains("100000 × 100000"), "{detail}");
     put_avatar(&app, &account.access, b"GIF89a....".to_vec(), "image/gif")
         .await
         .problem(415);

@@ -57,8 +57,11 @@ async fn repeated_failures_are_rate_limited_per_account() {
     app.stop().await;
 }
 
+/// Failures from one address spread over many accounts lock out no bystander behind the same
+/// address (a NAT, a proxy) until they reach the address's own, higher threshold.
 #[tokio::test]
 async fn repeated_failures_are_rate_limited_per_client_address() {
+    use tillroll::auth::rate_limit::ADDRESS_ATTEMPTS;
     let app = TestApp::spawn().await;
     let account = register(&app, "victim").await;
     for _ in 0..5 {
@@ -66,10 +69,75 @@ async fn repeated_failures_are_rate_limited_per_client_address() {
             .await
             .problem(401);
     }
-    // Another account, from the same address (127.0.0.1).
+    // Another account, from the same address (127.0.0.1): the spray is not its problem.
+    login(&app, &account.email, PASSWORD).await.ok(200);
+    let spray = (5..ADDRESS_ATTEMPTS)
+        .map(|_| async { login(&app, &unique_email("spray"), "guess guess").await });
+    for reply in futures_util::future::join_all(spray).await {
+        reply.problem(401);
+    }
+    // The address has used its budget: now every account waits, from here.
     let reply = login(&app, &account.email, PASSWORD).await;
     reply.problem(429);
     assert!(reply.header("retry-after").is_some());
+    login_from(&app, 9, &account.email, PASSWORD).await.ok(200);
+    app.stop().await;
+}
+
+/// A burst of guesses at one account sent at once, the right password among them: each is
+/// counted before its password is checked, so at most the account's threshold of them are
+/// checked at all and the rest are 429 — from one address or from forty.
+#[tokio::test]
+async fn concurrent_guesses_cannot_overrun_the_limit() {
+    use tillroll::auth::rate_limit::ACCOUNT_ATTEMPTS;
+    let app = TestApp::spawn().await;
+    let account = register(&app, "burst").await;
+    let guesses = (0..100).map(|i| {
+        let password = if i == 57 { PASSWORD } else { "wrong password!" };
+        let email = account.email.clone();
+        let app = &app;
+        async move { login(app, &email, password).await }
+    });
+    let replies = futures_util::future::join_all(guesses).await;
+    let count = |status: u16| replies.iter().filter(|r| r.status == status).count();
+    let checked = count(401) + count(200);
+    assert!(
+        checked <= ACCOUNT_ATTEMPTS as usize,
+        "{checked} passwords checked"
+    );
+    assert_eq!(
+        checked + count(429),
+        100,
+        "{:?}",
+        replies.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+
+    let other = register(&app, "distributed").await;
+    let guesses = (10..50u8).map(|last| {
+        let email = other.email.clone();
+        let app = &app;
+        async move { login_from(app, last, &email, "wrong password!").await }
+    });
+    let replies = futures_util::future::join_all(guesses).await;
+    let refused = replies.iter().filter(|r| r.status == 429).count();
+    let wrong = replies.iter().filter(|r| r.status == 401).count();
+    assert_eq!(wrong, ACCOUNT_ATTEMPTS as usize);
+    assert_eq!(refused, 40 - wrong);
+    app.stop().await;
+}
+
+/// The counts live in the database: a restarted node (or any other node) still refuses.
+#[tokio::test]
+async fn the_limit_survives_a_restart() {
+    let mut app = TestApp::spawn().await;
+    let account = register(&app, "persistent").await;
+    for _ in 0..5 {
+        login(&app, &account.email, "wrong password!")
+            .await
+            .problem(401);
+    }
+    app.restart().await;
+    login(&app, &account.email, PASSWORD).await.problem(429);
     app.stop().await;
 }
 

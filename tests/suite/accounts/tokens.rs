@@ -3,7 +3,6 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{Duration, Utc};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
 use tillroll::auth::Role;
 use tillroll::auth::jwt::JwtKeys;
@@ -58,12 +57,19 @@ async fn forged_and_expired_tokens_are_401() {
             std::time::Duration::from_secs(600),
         )
         .unwrap();
-    let hs512 = jsonwebtoken::encode(
-        &Header::new(Algorithm::HS512),
-        &claims,
-        &EncodingKey::from_secret(secret.as_bytes()),
-    )
-    .unwrap();
+    // Signed by hand with the real secret: the server's JWT crypto signs HS256 only.
+    let input = format!(
+        "{}.{}",
+        b64(&json!({"alg": "HS512", "typ": "JWT"})),
+        b64(&claims)
+    );
+    let mut mac =
+        <hmac::Hmac<sha2::Sha512> as hmac::KeyInit>::new_from_slice(secret.as_bytes()).unwrap();
+    hmac::Mac::update(&mut mac, input.as_bytes());
+    let hs512 = format!(
+        "{input}.{}",
+        URL_SAFE_NO_PAD.encode(hmac::Mac::finalize(mac).into_bytes())
+    );
     let garbage = "not.a.token".to_owned();
 
     for (what, token) in [

@@ -9,9 +9,10 @@ use uuid::Uuid;
 use super::{create, kettle, token};
 use crate::support::{Reply, TestApp};
 
-const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01";
-const JPEG: &[u8] = b"\xFF\xD8\xFF\xE0\0\x10JFIF\0\x01\x01";
-const WEBP: &[u8] = b"RIFF\x24\0\0\0WEBPVP8 \0\0\0\0";
+// The smallest well-formed headers (1 × 1): the size is read from them.
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0";
+const JPEG: &[u8] = b"\xFF\xD8\xFF\xE0\0\x10JFIF\0\x01\x01\0\0\x01\0\x01\0\0\xFF\xC0\0\x11\x08\0\x01\0\x01\x03\x01\x11\0\x02\x11\x01\x03\x11\x01\xFF\xD9";
+const WEBP: &[u8] = b"RIFF\x1a\0\0\0WEBPVP8L\x05\0\0\0\x2f\0\0\0\0";
 
 async fn put_image(
     app: &TestApp,
@@ -163,6 +164,16 @@ async fn the_type_is_judged_by_content() {
     .await;
     octets.problem(415);
     put_image(&app, id, Some(&seller), Some("image/png"), Vec::new())
+        .await
+        .problem(400);
+    // A JPEG whose frame header claims 60,000 × 60,000 pixels, and one with no frame header.
+    let mut bomb = JPEG.to_vec();
+    bomb[25..29].copy_from_slice(b"\xEA\x60\xEA\x60");
+    let refused = put_image(&app, id, Some(&seller), Some("image/jpeg"), bomb).await;
+    let detail = refused.problem(400)["detail"].as_str().unwrap().to_owned();
+    assert!(detail.contains("60000 × 60000"), "{detail}");
+    let headless = b"\xFF\xD8\xFF\xE0\0\x10JFIF\0\x01\x01".to_vec();
+    put_image(&app, id, Some(&seller), Some("image/jpeg"), headless)
         .await
         .problem(400);
     app.stop().await;

@@ -373,6 +373,66 @@ async fn a_success_at_the_deadline_is_paid_once() {
     app.stop().await;
 }
 
+/// The three at once: the reservation runs out (the expiry reactor fires), the owner cancels
+/// and Daraja's success callback arrives, each round with cancel or callback sent first. With
+/// stock to spare, the order ends paid (one `PaymentConfirmed`, one unit sold: the callback
+/// came first, or after the expiry and re-reserved) or cancelled with the late payment
+/// flagged for refund (nothing sold); it is cancelled at most once, and nothing stays
+/// reserved.
+#[tokio::test]
+async fn cancel_expiry_and_a_success_callback_at_once_settle_once() {
+    let (app, _fake) = quiet_fake(|c| c.reservation_ttl = std::time::Duration::from_secs(1)).await;
+    let (_, token) = customer(&app);
+    let product_id = product(&app, "Fan", 30_000, 10).await;
+    let path = callback_path(&app);
+    let mut sold = 0;
+    for round in 0..4 {
+        let (order_id, checkout_id) = waiting_order(&app, &token, product_id).await;
+        let order = app.get(&format!("/orders/{order_id}"), Some(&token)).await;
+        let expires_at: chrono::DateTime<chrono::Utc> = order.ok(200)["expires_at"]
+            .as_str()
+            .expect("a pending order expires")
+            .parse()
+            .unwrap();
+        app.eventually(super::WAIT, || async {
+            (chrono::Utc::now() >= expires_at).then_some(())
+        })
+        .await;
+        let cancel_path = format!("/orders/{order_id}/cancel");
+        let cancel = app.post(&cancel_path, Some(&token), json!({}));
+        let callback = app.post(&path, None, paid(&checkout_id, 300));
+        let (cancel, callback) = if round % 2 == 0 {
+            tokio::join!(cancel, callback)
+        } else {
+            let (callback, cancel) = tokio::join!(callback, cancel);
+            (cancel, callback)
+        };
+        assert_eq!(callback.ok(200)["ResultCode"], 0);
+        let settled = |o: &Value| o["status"] == "paid" || o["refund_due"] == true;
+        let order = order_until(&app, &token, &order_id, settled).await;
+        let events = order_events(&app, &order_id).await;
+        let count = |kind: &str| events.iter().filter(|t| *t == kind).count();
+        assert!(count("OrderCancelled") <= 1, "round {round}: {events:?}");
+        match cancel.status.as_u16() {
+            200 => {
+                assert_eq!(order["status"], "cancelled", "round {round}: {order}");
+                assert_eq!(order["refund_due"], true, "round {round}: {order}");
+                assert_eq!(count("PaymentConfirmed"), 0, "round {round}: {events:?}");
+            }
+            409 => {
+                assert_eq!(order["status"], "paid", "round {round}: {order}");
+                assert_eq!(order["refund_due"], false, "round {round}: {order}");
+                assert_eq!(count("PaymentConfirmed"), 1, "round {round}: {events:?}");
+                assert_eq!(count("OrderCancelled"), 0, "round {round}: {events:?}");
+                sold += 1;
+            }
+            other => panic!("round {round}: cancel answered {other}: {}", cancel.text),
+        }
+    }
+    assert_eq!(stock(&app, product_id).await, (10 - sold, 0));
+    app.stop().await;
+}
+
 /// Daraja's callback arrives before the push's acceptance is recorded, and the process that
 /// records it does not settle the inbox right after (it stops in between): the timers' inbox
 /// sweep settles the kept callback once reactors run.

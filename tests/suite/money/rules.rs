@@ -115,9 +115,14 @@ async fn checkout_refusals_name_what_is_wrong_and_reserve_nothing() {
         .as_array()
         .unwrap()
         .clone();
-    assert_eq!(lines.len(), 2);
-    assert!(lines.contains(&json!({"product_id": scarce, "requested": 2, "available": 1})));
-    assert!(lines.contains(&json!({"product_id": gone, "requested": 1, "available": 0})));
+    let reason = "insufficient_stock";
+    assert_eq!(
+        lines,
+        [
+            json!({"product_id": scarce, "name": "Scarce", "requested": 2, "available": 1, "reason": reason}),
+            json!({"product_id": gone, "name": "Gone", "requested": 1, "available": 0, "reason": reason}),
+        ]
+    );
     assert_eq!(stock(&app, scarce).await, (1, 0));
 
     let with_cents = json!({"items": [{"product_id": cents, "quantity": 1}], "phone": PHONE});
@@ -437,7 +442,8 @@ async fn checkout_refuses_a_line_whose_stock_fell_after_it_was_added() {
     let short = &reply.problem(409)["short_lines"];
     assert_eq!(
         short,
-        &json!([{"product_id": scarce, "requested": 3, "available": 1}]),
+        &json!([{"product_id": scarce, "name": "Blender", "requested": 3, "available": 1,
+                 "reason": "insufficient_stock"}]),
         "{}",
         reply.text
     );
@@ -487,5 +493,55 @@ async fn checkout_charges_the_price_of_the_moment_not_of_the_cart() {
     assert_eq!(order["items"][0]["unit_price"], 35_000);
     assert_eq!(order["items"][0]["line_total"], 70_000);
     assert_eq!(order["total"], 70_000);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn checkout_refuses_a_product_withdrawn_after_it_was_added() {
+    let app = TestApp::spawn().await;
+    let (_, token) = customer(&app);
+    let admin = admin(&app);
+    let kept = product(&app, "Mug", 2_000, 10).await;
+    let gone = product(&app, "Teapot", 9_000, 10).await;
+    for (product_id, quantity) in [(kept, 1), (gone, 2)] {
+        let body = json!({"product_id": product_id, "quantity": quantity});
+        app.post("/cart/items", Some(&token), body).await.ok(200);
+    }
+    let withdrawn = app
+        .call(
+            Method::DELETE,
+            &format!("/products/{gone}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(withdrawn.status, 204, "{}", withdrawn.text);
+
+    let reply = app
+        .post("/checkout", Some(&token), json!({"phone": SILENT}))
+        .await;
+    assert_eq!(
+        reply.problem(409)["short_lines"],
+        json!([{"product_id": gone, "name": "Teapot", "requested": 2, "available": 0,
+                "reason": "withdrawn"}]),
+        "{}",
+        reply.text
+    );
+    // Nothing reserved, the cart kept; without the withdrawn line the checkout goes through.
+    assert_eq!(stock(&app, kept).await, (10, 0));
+    assert_eq!(stock(&app, gone).await, (10, 0));
+    let removed = app
+        .call(
+            Method::DELETE,
+            &format!("/cart/items/{gone}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(removed.ok(200)["items"].as_array().unwrap().len(), 1);
+    let order = app
+        .post("/checkout", Some(&token), json!({"phone": SILENT}))
+        .await;
+    assert_eq!(order.ok(201)["total"], 2_000);
     app.stop().await;
 }

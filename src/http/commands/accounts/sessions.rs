@@ -53,8 +53,13 @@ async fn register_account(
     )?;
     let outcome =
         accounts::register(&state.commands, &command.ctx, Tokens::of(&state), account).await?;
+    // The new account is the caller's own: `/me`.
     Ok(with_position(
-        (StatusCode::CREATED, Json(SessionView::from(outcome.value))),
+        (
+            StatusCode::CREATED,
+            [(axum::http::header::LOCATION, "/me")],
+            Json(SessionView::from(outcome.value)),
+        ),
         outcome.position,
     ))
 }

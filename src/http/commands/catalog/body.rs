@@ -58,10 +58,17 @@ impl Body {
             Value::Null => return None,
             raw => raw,
         };
-        match serde_json::from_value::<R>(raw) {
+        match crate::http::input::decode::<R>(raw) {
             Ok(value) => parse(value).map_err(|e| self.error(name, e.message)).ok(),
-            Err(e) => {
-                self.error(name, e.to_string());
+            Err(problems) => {
+                for problem in problems {
+                    let field = match problem.field.as_str() {
+                        "body" => name.to_owned(),
+                        inner if inner.starts_with('[') => format!("{name}{inner}"),
+                        inner => format!("{name}.{inner}"),
+                    };
+                    self.error(&field, problem.message);
+                }
                 None
             }
         }

@@ -17,6 +17,7 @@ const MAX_QUERY_CHARS: usize = 200;
 
 /// The query string of `GET /products`; every value is parsed here so a 400 names its field.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ProductQuery {
     /// Full-text search over name and description, web-search syntax (`"exact phrase"`,

@@ -77,10 +77,14 @@ pub(super) async fn order_events(
         })
         .filter_map(std::future::ready);
     let deadline = tokio::time::sleep(MAX_LIFETIME);
+    let open = crate::metrics::SseStream::open("orders");
     let events = futures_util::stream::once(std::future::ready(first.retry(RETRY)))
         .chain(updates)
         .take_until(deadline)
-        .map(Ok);
+        .map(move |event| {
+            let _counted = &open;
+            Ok(event)
+        });
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
 }
 
