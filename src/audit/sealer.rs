@@ -92,14 +92,22 @@ async fn sign_if_grown(
     frontier: &Frontier,
 ) -> Result<Option<TreeHead>, TreeError> {
     let size = frontier.size() as i64;
-    let latest = super::heads::latest(pool).await?.map_or(0, |h| h.tree_size);
+    // One head at a time: the tree's row is locked while the latest head is read and the next
+    // one inserted on top of it, so two passes can never both sign on top of the same head.
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT size FROM audit_tree FOR UPDATE")
+        .execute(&mut *tx)
+        .await?;
+    let latest = super::heads::latest(&mut *tx)
+        .await?
+        .map_or(0, |h| h.tree_size);
     if size <= latest {
         return Ok(None);
     }
     let (log_position,): (i64,) =
         sqlx::query_as("SELECT global_position FROM event_log WHERE log_index = $1")
             .bind(size - 1)
-            .fetch_one(pool)
+            .fetch_one(&mut *tx)
             .await?;
     let head = signer.sign(size, &frontier.root(), log_position, latest);
     let signature =
@@ -125,8 +133,9 @@ async fn sign_if_grown(
         .bind(&fence.lease)
         .bind(&fence.holder)
         .bind(fence.epoch)
-        .execute(pool)
+        .execute(&mut *tx)
         .await?;
+    tx.commit().await?;
     if inserted.rows_affected() == 1 {
         Ok(Some(head))
     } else {
