@@ -168,13 +168,16 @@ async fn get_ready(State(state): State<AppState>) -> Response {
     response
 }
 
-/// Events not yet applied per projector (also exported as a metric).
+/// Events not yet applied per projector (also exported as a metric); a projector that has not
+/// written its first checkpoint yet is the whole log behind.
 pub async fn projection_lag(
     state: &AppState,
 ) -> Result<std::collections::BTreeMap<String, i64>, ApiError> {
     let rows: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT c.name, greatest((SELECT next_index FROM log_head) - 1 - c.log_index, 0) \
-         FROM checkpoints c WHERE c.name = ANY($1) ORDER BY c.name",
+        "SELECT n.name, \
+                greatest((SELECT next_index FROM log_head) - 1 - coalesce(c.log_index, -1), 0) \
+         FROM unnest($1::text[]) AS n(name) LEFT JOIN checkpoints c ON c.name = n.name \
+         ORDER BY n.name",
     )
     .bind(state.projector_names.as_slice())
     .fetch_all(&state.pool)
