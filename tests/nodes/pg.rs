@@ -60,23 +60,29 @@ fn run(bin: &std::path::Path, args: &[&str]) {
     );
 }
 
+/// A new directory the `postgres` user owns, and a free port.
+fn fresh_place() -> (PathBuf, u16) {
+    let dir = std::env::temp_dir().join(format!("tillroll-pg-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).expect("cluster directory");
+    if is_root() {
+        let status = Command::new("chown")
+            .args(["postgres:postgres", &dir.display().to_string()])
+            .status()
+            .expect("chown runs");
+        assert!(status.success());
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    (dir, port)
+}
+
 impl PgCluster {
     /// Initialises and starts a fresh cluster (trust authentication, superuser `postgres`).
     pub fn start() -> Self {
         let bin = bin_dir();
-        let dir = std::env::temp_dir().join(format!("tillroll-pg-{}", uuid::Uuid::now_v7()));
-        std::fs::create_dir_all(&dir).expect("cluster directory");
-        if is_root() {
-            let status = Command::new("chown")
-                .args(["postgres:postgres", &dir.display().to_string()])
-                .status()
-                .expect("chown runs");
-            assert!(status.success());
-        }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        let (dir, port) = fresh_place();
         let data = dir.join("data");
         let data = data.display().to_string();
         run(
@@ -91,19 +97,7 @@ impl PgCluster {
     /// A streaming replica of `primary` (`pg_basebackup -R`), started on a port of its own.
     pub fn standby_of(primary: &PgCluster) -> Self {
         let bin = primary.bin.clone();
-        let dir = std::env::temp_dir().join(format!("tillroll-pg-{}", uuid::Uuid::now_v7()));
-        std::fs::create_dir_all(&dir).expect("cluster directory");
-        if is_root() {
-            let status = Command::new("chown")
-                .args(["postgres:postgres", &dir.display().to_string()])
-                .status()
-                .expect("chown runs");
-            assert!(status.success());
-        }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        let (dir, port) = fresh_place();
         let standby = Self { dir, port, bin };
         run(
             &standby.bin.join("pg_basebackup"),
