@@ -49,24 +49,6 @@ pub struct Application {
     state: AppState,
 }
 
-/// Settings generated once and kept in the database (so every process shares them).
-async fn setting(
-    pool: &PgPool,
-    name: &str,
-    generate: impl FnOnce() -> String,
-) -> Result<String, sqlx::Error> {
-    sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
-        .bind(name)
-        .bind(generate())
-        .execute(pool)
-        .await?;
-    let (value,): (String,) = sqlx::query_as("SELECT value FROM settings WHERE name = $1")
-        .bind(name)
-        .fetch_one(pool)
-        .await?;
-    Ok(value)
-}
-
 fn random_secret() -> String {
     use base64::Engine;
     let bytes: [u8; 32] = rand::random();
@@ -104,7 +86,7 @@ impl Application {
         db::migrate(&pool).await?;
         let jwt_secret = match &config.jwt_secret {
             Some(secret) => secret.expose().to_owned(),
-            None => setting(&pool, "jwt_secret", random_secret).await?,
+            None => db::shared_setting(&pool, "jwt_secret", random_secret).await?,
         };
         if jwt_secret.len() < crate::auth::jwt::MIN_SECRET_LEN {
             return Err(AppError::Setup(format!(
@@ -114,7 +96,7 @@ impl Application {
         }
         let callback_token = match &config.callback_token {
             Some(token) => token.expose().to_owned(),
-            None => setting(&pool, "mpesa_callback_token", random_secret).await?,
+            None => db::shared_setting(&pool, "mpesa_callback_token", random_secret).await?,
         };
         let gateway = match gateway {
             Some(gateway) => gateway,

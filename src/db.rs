@@ -129,6 +129,25 @@ async fn ensure_named_database(options: &PgConnectOptions) -> Result<(), DbError
 /// 2 s when the database is out of reach or out of connections).
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_millis(1500);
 
+/// A setting generated once and kept in `settings`, so every process shares it: the stored
+/// value, or `generate()`'s when none was stored yet (the first writer wins a race).
+pub async fn shared_setting(
+    pool: &PgPool,
+    name: &str,
+    generate: impl FnOnce() -> String,
+) -> Result<String, sqlx::Error> {
+    sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+        .bind(name)
+        .bind(generate())
+        .execute(pool)
+        .await?;
+    let (value,): (String,) = sqlx::query_as("SELECT value FROM settings WHERE name = $1")
+        .bind(name)
+        .fetch_one(pool)
+        .await?;
+    Ok(value)
+}
+
 /// A pool that connects on first use (a read replica that is down at start answers 503 then,
 /// rather than stopping the server).
 pub fn lazy_pool(options: PgConnectOptions, max: u32) -> PgPool {

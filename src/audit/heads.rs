@@ -150,20 +150,8 @@ impl TreeSigner {
         let seed = match configured {
             Some(text) => decode_seed(text)?,
             None => {
-                let fresh = STANDARD.encode(rand::random::<[u8; 32]>());
-                sqlx::query(
-                    "INSERT INTO settings (name, value) VALUES ($1, $2) \
-                     ON CONFLICT (name) DO NOTHING",
-                )
-                .bind(KEY_SETTING)
-                .bind(fresh)
-                .execute(pool)
-                .await?;
-                let (value,): (String,) =
-                    sqlx::query_as("SELECT value FROM settings WHERE name = $1")
-                        .bind(KEY_SETTING)
-                        .fetch_one(pool)
-                        .await?;
+                let fresh = || STANDARD.encode(rand::random::<[u8; 32]>());
+                let value = crate::db::shared_setting(pool, KEY_SETTING, fresh).await?;
                 decode_seed(&value)?
             }
         };

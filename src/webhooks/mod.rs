@@ -84,21 +84,10 @@ impl Webhooks {
         let encoded = match key {
             Some(key) => key.trim().to_owned(),
             None => {
-                let generated = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
-                sqlx::query(
-                    "INSERT INTO settings (name, value) VALUES ('webhooks_key', $1) \
-                     ON CONFLICT (name) DO NOTHING",
-                )
-                .bind(generated)
-                .execute(pool)
-                .await
-                .map_err(|e| e.to_string())?;
-                let (value,): (String,) =
-                    sqlx::query_as("SELECT value FROM settings WHERE name = 'webhooks_key'")
-                        .fetch_one(pool)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                value
+                let fresh = || URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
+                crate::db::shared_setting(pool, "webhooks_key", fresh)
+                    .await
+                    .map_err(|e| e.to_string())?
             }
         };
         let bytes = URL_SAFE_NO_PAD

@@ -107,18 +107,8 @@ impl HeadStream {
             })
             .await
             .map_err(nats)?;
-        let sequence = stream.info().await.map_err(nats)?.state.last_sequence;
-        let tree_size = if sequence == 0 {
-            0
-        } else {
-            let last = stream.get_raw_message(sequence).await.map_err(nats)?;
-            last.headers
-                .get(TREE_SIZE_HEADER)
-                .and_then(|v| v.as_str().parse().ok())
-                .ok_or_else(|| {
-                    PublishError::Nats(format!("tree head message {sequence} has no size"))
-                })?
-        };
+        let (sequence, last) = last_message(&mut stream, TREE_SIZE_HEADER).await?;
+        let tree_size = last.map_or(0, |(size, _)| size);
         Ok(Self {
             subject,
             sequence,
@@ -153,24 +143,37 @@ impl HeadStream {
 }
 
 /// Where the stream ends: its last sequence and the log position of its last message.
+/// The stream's last sequence and, unless it is empty, the number its last message carries in
+/// `header` with that message's headers.
+async fn last_message(
+    stream: &mut jetstream::stream::Stream,
+    header: &str,
+) -> Result<(u64, Option<(i64, async_nats::HeaderMap)>), PublishError> {
+    let sequence = stream.info().await.map_err(nats)?.state.last_sequence;
+    if sequence == 0 {
+        return Ok((0, None));
+    }
+    let message = stream.get_raw_message(sequence).await.map_err(nats)?;
+    let value = message
+        .headers
+        .get(header)
+        .and_then(|v| v.as_str().parse().ok())
+        .ok_or_else(|| {
+            PublishError::Nats(format!(
+                "message {sequence} of the stream has no {header} header"
+            ))
+        })?;
+    Ok((sequence, Some((value, message.headers))))
+}
+
 async fn stream_end(
     state: &AppState,
     stream: &mut jetstream::stream::Stream,
 ) -> Result<(u64, LogPosition), PublishError> {
-    let last_sequence = stream.info().await.map_err(nats)?.state.last_sequence;
-    if last_sequence == 0 {
+    let (last_sequence, last) = last_message(stream, LOG_INDEX_HEADER).await?;
+    let Some((log_index, headers)) = last else {
         return Ok((0, LogPosition::START));
-    }
-    let message = stream.get_raw_message(last_sequence).await.map_err(nats)?;
-    let log_index: i64 = message
-        .headers
-        .get(LOG_INDEX_HEADER)
-        .and_then(|v| v.as_str().parse().ok())
-        .ok_or_else(|| {
-            PublishError::Nats(format!(
-                "message {last_sequence} of the stream has no {LOG_INDEX_HEADER} header"
-            ))
-        })?;
+    };
     let here: Option<(i64, uuid::Uuid)> = sqlx::query_as(
         "SELECT l.global_position, e.event_id FROM event_log l \
          JOIN events e USING (global_position) WHERE l.log_index = $1",
@@ -179,10 +182,7 @@ async fn stream_end(
     .fetch_optional(&state.pool)
     .await?;
     // The stream must be this log's: its last message is the event at that index here.
-    let published_id = message
-        .headers
-        .get("Nats-Msg-Id")
-        .map(|v| v.as_str().to_owned());
+    let published_id = headers.get("Nats-Msg-Id").map(|v| v.as_str().to_owned());
     let position = match here {
         Some((position, event_id)) if published_id == Some(event_id.to_string()) => position,
         _ => {
