@@ -48,6 +48,7 @@ pub struct StreamLabel {
 /// server in the process and registered in each one's registry.
 struct ProcessWide {
     append_seconds: Histogram,
+    append_batch: Histogram,
     appended_events: Counter,
     appends: Counter,
     sse_streams: Family<StreamLabel, Gauge>,
@@ -55,6 +56,7 @@ struct ProcessWide {
 
 static PROCESS_WIDE: LazyLock<ProcessWide> = LazyLock::new(|| ProcessWide {
     append_seconds: latency_histogram(),
+    append_batch: Histogram::new(exponential_buckets(1.0, 2.0, 10)),
     appended_events: Counter::default(),
     appends: Counter::default(),
     sse_streams: Family::default(),
@@ -66,6 +68,11 @@ pub fn appended(took: Duration, events: usize) {
     PROCESS_WIDE.append_seconds.observe(took.as_secs_f64());
     PROCESS_WIDE.appends.inc();
     PROCESS_WIDE.appended_events.inc_by(events as u64);
+}
+
+/// A group commit of `appends` appends in one statement (1: it came alone).
+pub fn append_batch(appends: usize) {
+    PROCESS_WIDE.append_batch.observe(appends as f64);
 }
 
 /// Counts an open SSE stream of `stream` (`orders` or `live`) while it lives.
@@ -127,6 +134,11 @@ impl Default for Metrics {
             "append_duration_seconds",
             "Latency of a command's append, from its statement to its commit",
             process.append_seconds.clone(),
+        );
+        registry.register(
+            "append_batch_size",
+            "Appends committed together by one group commit (one statement, one commit)",
+            process.append_batch.clone(),
         );
         registry.register(
             "appends",

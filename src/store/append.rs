@@ -1,6 +1,6 @@
 //! Appending events to one or many streams in one transaction, with expected versions.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::{PgConnection, Postgres, Transaction};
 use tillroll_events::{EncodedEvent, Metadata, StreamId};
@@ -124,11 +124,58 @@ impl EventStore {
             tx.commit().await?;
             result
         } else {
-            let mut conn = self.pool().acquire().await?;
-            append_in(&mut conn, appends, reads, &self.heads).await?
+            self.append_grouped(appends, reads).await?
         };
         self.committed(&result);
         Ok(result)
+    }
+
+    /// An append of plain events to streams at known versions: prepared here, committed with
+    /// the other appends waiting at the same moment (`group.rs`).
+    async fn append_grouped(
+        &self,
+        appends: &[StreamAppend],
+        reads: &[(String, i64)],
+    ) -> Result<AppendResult, StoreError> {
+        let heads = match cached_heads(appends, &self.heads) {
+            Some(heads) => heads,
+            None => {
+                let mut conn = self.pool().acquire().await?;
+                resolve_heads(&mut conn, appends, &self.heads).await?
+            }
+        };
+        for (append, head) in appends.iter().zip(&heads) {
+            check_expected(append, head.as_ref())?;
+        }
+        let sealed = appends
+            .iter()
+            .map(|a| {
+                a.events
+                    .iter()
+                    .map(|e| Sealed {
+                        subject: None,
+                        data: e.event.data.clone(),
+                    })
+                    .collect()
+            })
+            .collect();
+        let prepared = prepare(appends, heads, sealed);
+        if prepared.rows.event_ids.is_empty() {
+            return Ok(prepared.into_result(0));
+        }
+        let Prepared {
+            rows,
+            versions,
+            heads,
+        } = prepared;
+        let event_ids = rows.event_ids.clone();
+        let inserted = self.group.insert(self.pool(), rows, reads.to_vec()).await;
+        Ok(AppendResult {
+            versions,
+            last: inserted_last(inserted, appends, reads, &self.heads)?,
+            event_ids,
+            heads,
+        })
     }
 
     /// For commands that must write something beside the events in the same transaction
@@ -225,7 +272,51 @@ async fn append_in(
     }
     // Personal fields are sealed before hashing: the chain covers what is stored.
     let sealed = vault::seal(conn, appends).await?;
+    let prepared = prepare(appends, heads, sealed);
+    if prepared.rows.event_ids.is_empty() {
+        return Ok(prepared.into_result(0));
+    }
+    let inserted = insert_rows(conn, &prepared.rows, reads).await;
+    let last = inserted_last(inserted, appends, reads, cache)?;
+    // Closing an account erases the person in the same transaction.
+    for personal in appends
+        .iter()
+        .flat_map(|a| &a.events)
+        .map(|e| e.event.personal)
+        .filter(|p| p.erases)
+    {
+        if let Some(subject) = personal.subject {
+            vault::shred(conn, subject).await?;
+        }
+    }
+    // Subscribers are woken by `EventStore::committed`, after the commit.
+    Ok(prepared.into_result(last))
+}
 
+/// An append's rows, hashed on the heads it expects, and what they make of its streams.
+struct Prepared {
+    rows: Rows,
+    /// Each stream's new version, in the order the caller gave.
+    versions: Vec<(StreamId, i64)>,
+    heads: Vec<(String, Head)>,
+}
+
+impl Prepared {
+    fn into_result(self, last: i64) -> AppendResult {
+        AppendResult {
+            versions: self.versions,
+            last,
+            event_ids: self.rows.event_ids,
+            heads: self.heads,
+        }
+    }
+}
+
+fn prepare(
+    appends: &[StreamAppend],
+    heads: Vec<Option<Head>>,
+    sealed: Vec<Vec<Sealed>>,
+) -> Prepared {
     let recorded_at = hash::truncate_to_micros(Utc::now());
     let mut rows = Rows::default();
     let mut versions = Vec::with_capacity(appends.len());
@@ -262,6 +353,7 @@ async fn append_in(
                 sealed,
                 metadata,
                 hash.clone(),
+                recorded_at,
             );
             previous = hash;
         }
@@ -279,50 +371,39 @@ async fn append_in(
         .iter()
         .filter_map(|a| versions.iter().find(|(s, _)| *s == a.stream_id).cloned())
         .collect();
-    if rows.event_ids.is_empty() {
-        return Ok(AppendResult {
-            versions,
-            ..AppendResult::default()
-        });
+    Prepared {
+        rows,
+        versions,
+        heads: new_heads,
     }
+}
 
-    let inserted = match insert_rows(conn, &rows, reads, recorded_at).await {
-        Ok(Some(inserted)) => inserted,
+/// The last position of an insert, or the conflict it met.
+fn inserted_last(
+    inserted: Result<Option<Vec<i64>>, sqlx::Error>,
+    appends: &[StreamAppend],
+    reads: &[(String, i64)],
+    cache: &HeadCache,
+) -> Result<i64, StoreError> {
+    match inserted {
+        Ok(Some(positions)) => Ok(positions.into_iter().max().unwrap_or_default()),
         Ok(None) => {
             // A stream the decision only read has moved on: decide again.
             let (stream_id, version) = &reads[0];
-            return Err(StoreError::Conflict {
+            Err(StoreError::Conflict {
                 stream_id: stream_id.clone(),
                 expected: ExpectedVersion::Exact(*version),
                 actual: None,
-            });
+            })
         }
         Err(error) => {
             // A stale cached head is one way to get here: forget what we assumed.
             for append in appends {
                 cache.evict(append.stream_id.as_str());
             }
-            return Err(conflict_from_unique_violation(error, appends));
-        }
-    };
-    // Closing an account erases the person in the same transaction.
-    for personal in appends
-        .iter()
-        .flat_map(|a| &a.events)
-        .map(|e| e.event.personal)
-        .filter(|p| p.erases)
-    {
-        if let Some(subject) = personal.subject {
-            vault::shred(conn, subject).await?;
+            Err(conflict_from_unique_violation(error, appends))
         }
     }
-    // Subscribers are woken by `EventStore::committed`, after the commit.
-    Ok(AppendResult {
-        versions,
-        last: inserted,
-        event_ids: rows.event_ids,
-        heads: new_heads,
-    })
 }
 
 /// Each stream's head as far as the expected version needs it: a new stream needs no read
@@ -333,17 +414,7 @@ async fn resolve_heads(
     appends: &[StreamAppend],
     cache: &HeadCache,
 ) -> Result<Vec<Option<Head>>, StoreError> {
-    let mut heads: Vec<Option<Option<Head>>> = appends
-        .iter()
-        .map(|a| match a.expected {
-            ExpectedVersion::NoStream | ExpectedVersion::Exact(0) => Some(None),
-            ExpectedVersion::Exact(n) => cache
-                .get(a.stream_id.as_str())
-                .filter(|h| h.version == n)
-                .map(Some),
-            ExpectedVersion::Any => None,
-        })
-        .collect();
+    let mut heads = known_heads(appends, cache);
     let unknown: Vec<String> = appends
         .iter()
         .zip(&heads)
@@ -357,6 +428,26 @@ async fn resolve_heads(
         }
     }
     Ok(heads.into_iter().map(Option::flatten).collect())
+}
+
+/// Each stream's head when it needs no read (`None` where it does).
+fn known_heads(appends: &[StreamAppend], cache: &HeadCache) -> Vec<Option<Option<Head>>> {
+    appends
+        .iter()
+        .map(|a| match a.expected {
+            ExpectedVersion::NoStream | ExpectedVersion::Exact(0) => Some(None),
+            ExpectedVersion::Exact(n) => cache
+                .get(a.stream_id.as_str())
+                .filter(|h| h.version == n)
+                .map(Some),
+            ExpectedVersion::Any => None,
+        })
+        .collect()
+}
+
+/// Every stream's head without a database read, when that is possible.
+fn cached_heads(appends: &[StreamAppend], cache: &HeadCache) -> Option<Vec<Option<Head>>> {
+    known_heads(appends, cache).into_iter().collect()
 }
 
 async fn read_heads(
@@ -427,8 +518,9 @@ fn conflict_from_unique_violation(error: sqlx::Error, appends: &[StreamAppend]) 
     }
 }
 
-#[derive(Default)]
-struct Rows {
+/// Event rows as the insert binds them: one array per column.
+#[derive(Default, Clone)]
+pub(crate) struct Rows {
     stream_ids: Vec<String>,
     versions: Vec<i64>,
     event_ids: Vec<Uuid>,
@@ -438,9 +530,11 @@ struct Rows {
     metadata: Vec<Value>,
     hashes: Vec<Vec<u8>>,
     subjects: Vec<Option<Uuid>>,
+    recorded_at: Vec<DateTime<Utc>>,
 }
 
 impl Rows {
+    #[expect(clippy::too_many_arguments, reason = "one event row's columns")]
     fn push(
         &mut self,
         stream: &str,
@@ -449,6 +543,7 @@ impl Rows {
         sealed: Sealed,
         metadata: Value,
         hash: Vec<u8>,
+        recorded_at: DateTime<Utc>,
     ) {
         self.stream_ids.push(stream.to_owned());
         self.versions.push(version);
@@ -459,38 +554,60 @@ impl Rows {
         self.metadata.push(metadata);
         self.hashes.push(hash);
         self.subjects.push(sealed.subject);
+        self.recorded_at.push(recorded_at);
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.event_ids.len()
+    }
+
+    /// Another append's rows after these (a group commit's batch).
+    pub(crate) fn extend(&mut self, other: &Rows) {
+        self.stream_ids.extend_from_slice(&other.stream_ids);
+        self.versions.extend_from_slice(&other.versions);
+        self.event_ids.extend_from_slice(&other.event_ids);
+        self.types.extend_from_slice(&other.types);
+        self.schema_versions
+            .extend_from_slice(&other.schema_versions);
+        self.data.extend_from_slice(&other.data);
+        self.metadata.extend_from_slice(&other.metadata);
+        self.hashes.extend_from_slice(&other.hashes);
+        self.subjects.extend_from_slice(&other.subjects);
+        self.recorded_at.extend_from_slice(&other.recorded_at);
     }
 }
 
-/// One multi-row insert for every event of every stream; returns the last event's position,
-/// or `None` when one of `reads` is no longer at its version (then nothing is inserted).
-async fn insert_rows(
+/// One multi-row insert for every row; returns each row's position in row order, or `None`
+/// when one of `reads` is no longer at its version (then nothing is inserted).
+pub(crate) async fn insert_rows(
     conn: &mut PgConnection,
     rows: &Rows,
     reads: &[(String, i64)],
-    recorded_at: chrono::DateTime<Utc>,
-) -> Result<Option<i64>, sqlx::Error> {
+) -> Result<Option<Vec<i64>>, sqlx::Error> {
     let (read_streams, read_versions): (Vec<&str>, Vec<i64>) =
         reads.iter().map(|(s, v)| (s.as_str(), *v)).unzip();
-    let (position,): (Option<i64>,) = sqlx::query_as(
+    let positions: Vec<(i64,)> = sqlx::query_as(
         "WITH inserted AS ( \
              INSERT INTO events (stream_id, stream_version, event_id, event_type, schema_version, \
                                  data, metadata, recorded_at, hash, pii_subject) \
              SELECT stream_id, stream_version, event_id, event_type, schema_version, data, \
-                    metadata, $8, hash, pii_subject \
+                    metadata, recorded_at, hash, pii_subject \
              FROM unnest($1::text[], $2::bigint[], $3::uuid[], $4::text[], $5::int[], \
-                         $6::jsonb[], $7::jsonb[], $9::bytea[], $10::uuid[]) \
+                         $6::jsonb[], $7::jsonb[], $8::timestamptz[], $9::bytea[], $10::uuid[]) \
                   WITH ORDINALITY AS r(stream_id, stream_version, event_id, event_type, \
-                                       schema_version, data, metadata, hash, pii_subject, ord) \
+                                       schema_version, data, metadata, recorded_at, hash, \
+                                       pii_subject, ord) \
              WHERE NOT EXISTS ( \
                  SELECT 1 FROM unnest($11::text[], $12::bigint[]) AS c(stream_id, version) \
                  WHERE coalesce((SELECT max(stream_version) FROM events \
                                  WHERE events.stream_id = c.stream_id), 0) <> c.version \
              ) \
              ORDER BY ord \
-             RETURNING global_position \
+             RETURNING global_position, event_id \
          ) \
-         SELECT max(global_position) FROM inserted",
+         SELECT i.global_position FROM inserted i \
+         JOIN unnest($3::uuid[]) WITH ORDINALITY AS o(event_id, ord) USING (event_id) \
+         ORDER BY o.ord",
     )
     .bind(&rows.stream_ids)
     .bind(&rows.versions)
@@ -499,12 +616,12 @@ async fn insert_rows(
     .bind(&rows.schema_versions)
     .bind(&rows.data)
     .bind(&rows.metadata)
-    .bind(recorded_at)
+    .bind(&rows.recorded_at)
     .bind(&rows.hashes)
     .bind(&rows.subjects)
     .bind(&read_streams)
     .bind(&read_versions)
-    .fetch_one(conn)
+    .fetch_all(conn)
     .await?;
-    Ok(position)
+    Ok((!positions.is_empty()).then(|| positions.into_iter().map(|(p,)| p).collect()))
 }

@@ -6,6 +6,7 @@
 mod append;
 pub mod export;
 mod feed;
+mod group;
 pub mod hash;
 mod heads;
 pub mod idempotency;
@@ -22,6 +23,7 @@ use sqlx::PgPool;
 use tokio::sync::Notify;
 
 pub use append::{AppendResult, ExpectedVersion, NewEvent, StreamAppend};
+pub use group::GroupHold;
 pub use read::{Located, LogHead};
 pub use subscribe::Subscription;
 
@@ -67,6 +69,8 @@ pub struct EventStore {
     appended: Arc<Notify>,
     /// Gives committed events their log index (started on the first append).
     sequencer: Arc<sequencer::Sequencer>,
+    /// Commits concurrent appends together (started on the first append).
+    group: Arc<group::GroupCommit>,
     /// The payload of this store's notifications, so its listener can ignore its own echo
     /// (local subscribers were woken at the commit already).
     origin: Arc<str>,
@@ -80,12 +84,20 @@ impl EventStore {
             wake: Arc::new(Notify::new()),
             appended: Arc::new(Notify::new()),
             sequencer: Arc::default(),
+            group: Arc::default(),
             origin: uuid::Uuid::new_v4().to_string().into(),
         }
     }
 
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// Holds this store's group commit until the guard drops: appends queue, then go in as
+    /// one batch (tests use it to make a batch happen).
+    #[doc(hidden)]
+    pub async fn hold_group_commit(&self) -> GroupHold {
+        self.group.hold(&self.pool).await
     }
 
     /// A handle that is notified when new events may be readable.

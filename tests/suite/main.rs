@@ -11,6 +11,7 @@ mod consistency;
 mod database_url;
 mod events_out;
 mod export_memory;
+mod group_commit;
 mod hardening;
 mod http_basics;
 mod http_errors;
