@@ -71,6 +71,8 @@ pub struct EventStore {
     sequencer: Arc<sequencer::Sequencer>,
     /// Commits concurrent appends together (started on the first append).
     group: Arc<group::GroupCommit>,
+    /// The newest events the projectors read, shared by all of them.
+    tail: Arc<feed::Tail>,
     /// The payload of this store's notifications, so its listener can ignore its own echo
     /// (local subscribers were woken at the commit already).
     origin: Arc<str>,
@@ -85,6 +87,7 @@ impl EventStore {
             appended: Arc::new(Notify::new()),
             sequencer: Arc::default(),
             group: Arc::default(),
+            tail: Arc::default(),
             origin: uuid::Uuid::new_v4().to_string().into(),
         }
     }
