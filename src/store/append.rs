@@ -561,6 +561,39 @@ impl Rows {
         self.event_ids.len()
     }
 
+    pub(crate) fn event_ids(&self) -> &[Uuid] {
+        &self.event_ids
+    }
+
+    /// The streams written (once per row).
+    pub(crate) fn streams(&self) -> impl Iterator<Item = &str> {
+        self.stream_ids.iter().map(String::as_str)
+    }
+
+    /// The rows in (stream, version) order: the order in which every append takes its index
+    /// entries, so that two can never wait on each other.
+    pub(crate) fn in_stream_order(&self) -> Rows {
+        let mut order: Vec<usize> = (0..self.len()).collect();
+        order.sort_by(|&a, &b| {
+            (&self.stream_ids[a], self.versions[a]).cmp(&(&self.stream_ids[b], self.versions[b]))
+        });
+        fn permuted<T: Clone>(column: &[T], order: &[usize]) -> Vec<T> {
+            order.iter().map(|&i| column[i].clone()).collect()
+        }
+        Rows {
+            stream_ids: permuted(&self.stream_ids, &order),
+            versions: permuted(&self.versions, &order),
+            event_ids: permuted(&self.event_ids, &order),
+            types: permuted(&self.types, &order),
+            schema_versions: permuted(&self.schema_versions, &order),
+            data: permuted(&self.data, &order),
+            metadata: permuted(&self.metadata, &order),
+            hashes: permuted(&self.hashes, &order),
+            subjects: permuted(&self.subjects, &order),
+            recorded_at: permuted(&self.recorded_at, &order),
+        }
+    }
+
     /// Another append's rows after these (a group commit's batch).
     pub(crate) fn extend(&mut self, other: &Rows) {
         self.stream_ids.extend_from_slice(&other.stream_ids);

@@ -5,18 +5,26 @@
 //! An append that needs no transaction of its own (no personal data to seal, no `Any`
 //! stream, no side rows) is prepared by its caller — heads checked, rows hashed — and handed
 //! to a committer. A committer takes whatever appends are waiting when it is free (at least
-//! one: an idle store adds no wait), inserts them in one statement and answers each. The
-//! statement is atomic, so a batch is all or nothing; when it fails (a stale cached head, a
-//! concurrent writer on one of its streams, a decision's read that moved on), each append of
-//! the batch is tried again alone, in order, on the same connection: a conflict fails only
-//! its own command, exactly as if the appends had come one by one. Nothing is answered before
-//! its rows are committed.
+//! one: an idle store adds no wait), inserts them in one statement and answers each. Two
+//! appends to one stream never share a batch (the second waits for the next), and a batch's
+//! rows go in in (stream, version) order, the order every append takes its index entries in,
+//! so batches cannot deadlock with each other or with transactional appends. The statement is
+//! atomic, so a batch is all or nothing; when it fails (a stale cached head, another node's
+//! writer on one of its streams, a decision's read that moved on), each append of the batch is
+//! tried again alone on the same connection: a conflict fails only its own command, exactly as
+//! if the appends had come one by one. Nothing is answered before its rows are committed.
+//!
+//! A decision's `reads` are confirmed on the statement's snapshot, as before batching: they
+//! guard against a stale cache, not against write skew between concurrent commands (the
+//! invariants that matter — stock, money — live in streams that the commands append to).
 
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use sqlx::PgPool;
 use tokio::sync::{Mutex, OwnedRwLockWriteGuard, RwLock, mpsc, oneshot};
+use uuid::Uuid;
 
 use super::append::{Rows, insert_rows};
 
@@ -24,6 +32,9 @@ use super::append::{Rows, insert_rows};
 const COMMITTERS: usize = 4;
 /// Rows per batch at most (a statement's arrays stay small, a failed batch cheap to redo).
 const MAX_ROWS: usize = 512;
+/// Appends waiting at most; beyond, an append goes in alone (and meets the pool's own
+/// acquire timeout, so an overloaded node still sheds load with a 503).
+const QUEUE: usize = 4096;
 
 /// The positions of an append's rows once committed; `None` when one of its reads moved on.
 pub(crate) type Inserted = Result<Option<Vec<i64>>, sqlx::Error>;
@@ -41,23 +52,30 @@ struct Job {
 
 enum Answer {
     Inserted(Inserted),
-    /// The committer has no connection: the caller inserts alone, and meets the database's
-    /// own error (an outage answers 503 as it would without batching).
+    /// The committer could not get a connection: the caller inserts alone, and meets the
+    /// database's own error.
     Alone(Box<Append>),
 }
 
-/// What the committers share: their queue, the count of appends not yet answered, and the
-/// gate a test closes to make a batch.
-struct Committers {
-    queue: Mutex<mpsc::UnboundedReceiver<Job>>,
+/// The committers' end of the queue, and the appends held back for the next batch because
+/// the batch already wrote their stream. Only the committer tasks own it: when they are gone
+/// (their runtime shut down), the queue closes and appends go in alone.
+struct Inbox {
+    receiver: mpsc::Receiver<Job>,
+    deferred: VecDeque<Job>,
+}
+
+/// What the committers share with the store: the count of appends not yet taken, and the gate
+/// a test closes to make a batch.
+#[derive(Default)]
+struct Shared {
     waiting: AtomicUsize,
     gate: Arc<RwLock<()>>,
 }
 
 #[derive(Default)]
 pub(crate) struct GroupCommit {
-    /// The committers' end of the queue, and theirs (started on first use).
-    started: OnceLock<(mpsc::UnboundedSender<Job>, Arc<Committers>)>,
+    started: OnceLock<(mpsc::Sender<Job>, Arc<Shared>)>,
 }
 
 impl GroupCommit {
@@ -68,13 +86,14 @@ impl GroupCommit {
         rows: Rows,
         reads: Vec<(String, i64)>,
     ) -> Inserted {
-        let (queue, committers) = self.started.get_or_init(|| start(pool));
+        let (queue, shared) = self.started.get_or_init(|| start(pool));
         let (reply, answer) = oneshot::channel();
-        committers.waiting.fetch_add(1, Ordering::SeqCst);
-        let append = match queue.send(Job {
+        shared.waiting.fetch_add(1, Ordering::SeqCst);
+        let job = Job {
             append: Append { rows, reads },
             reply,
-        }) {
+        };
+        let append = match queue.try_send(job) {
             Ok(()) => match answer.await {
                 Ok(Answer::Inserted(inserted)) => return inserted,
                 Ok(Answer::Alone(append)) => *append,
@@ -82,9 +101,8 @@ impl GroupCommit {
                 // outcome unknown, as a connection lost at commit does.
                 Err(_) => return Err(sqlx::Error::WorkerCrashed),
             },
-            // The committers are gone (their runtime shut down).
-            Err(mpsc::error::SendError(job)) => {
-                committers.waiting.fetch_sub(1, Ordering::SeqCst);
+            Err(mpsc::error::TrySendError::Full(job) | mpsc::error::TrySendError::Closed(job)) => {
+                shared.waiting.fetch_sub(1, Ordering::SeqCst);
                 job.append
             }
         };
@@ -93,10 +111,10 @@ impl GroupCommit {
     }
 
     pub(crate) async fn hold(&self, pool: &PgPool) -> GroupHold {
-        let (_, committers) = self.started.get_or_init(|| start(pool));
+        let (_, shared) = self.started.get_or_init(|| start(pool));
         GroupHold {
-            _gate: committers.gate.clone().write_owned().await,
-            committers: committers.clone(),
+            _gate: shared.gate.clone().write_owned().await,
+            shared: shared.clone(),
         }
     }
 }
@@ -105,61 +123,88 @@ impl GroupCommit {
 /// takes every one of them that fits.
 pub struct GroupHold {
     _gate: OwnedRwLockWriteGuard<()>,
-    committers: Arc<Committers>,
+    shared: Arc<Shared>,
 }
 
 impl GroupHold {
-    /// Appends handed to the committers and not yet answered.
+    /// Appends handed to the committers and not yet taken into a batch.
     pub fn queued(&self) -> usize {
-        self.committers.waiting.load(Ordering::SeqCst)
+        self.shared.waiting.load(Ordering::SeqCst)
     }
 }
 
-fn start(pool: &PgPool) -> (mpsc::UnboundedSender<Job>, Arc<Committers>) {
-    let (sender, receiver) = mpsc::unbounded_channel();
-    let committers = Arc::new(Committers {
-        queue: Mutex::new(receiver),
-        waiting: AtomicUsize::new(0),
-        gate: Arc::default(),
-    });
+fn start(pool: &PgPool) -> (mpsc::Sender<Job>, Arc<Shared>) {
+    let (sender, receiver) = mpsc::channel(QUEUE);
+    let inbox = Arc::new(Mutex::new(Inbox {
+        receiver,
+        deferred: VecDeque::new(),
+    }));
+    let shared = Arc::new(Shared::default());
     for _ in 0..COMMITTERS {
-        tokio::spawn(committer(pool.clone(), committers.clone()));
+        tokio::spawn(committer(pool.clone(), inbox.clone(), shared.clone()));
     }
-    (sender, committers)
+    (sender, shared)
 }
 
-async fn committer(pool: PgPool, committers: Arc<Committers>) {
-    while let Some(batch) = gather(&committers).await {
+async fn committer(pool: PgPool, inbox: Arc<Mutex<Inbox>>, shared: Arc<Shared>) {
+    while let Some(batch) = gather(&inbox, &shared).await {
         crate::metrics::append_batch(batch.len());
-        committers.waiting.fetch_sub(batch.len(), Ordering::SeqCst);
         commit(&pool, batch).await;
     }
 }
 
-/// The next batch: the first waiting append, and the others already waiting behind it.
-async fn gather(committers: &Committers) -> Option<Vec<Job>> {
-    let mut queue = committers.queue.lock().await;
-    let first = queue.recv().await?;
-    drop(committers.gate.read().await);
+/// The next batch: the first waiting append, and the others already waiting behind it that
+/// write none of its streams (those wait for the next batch).
+async fn gather(inbox: &Mutex<Inbox>, shared: &Shared) -> Option<Vec<Job>> {
+    let mut inbox = inbox.lock().await;
+    let first = match inbox.deferred.pop_front() {
+        Some(job) => job,
+        None => inbox.receiver.recv().await?,
+    };
+    drop(shared.gate.read().await);
     let mut rows = first.append.rows.len();
+    let mut streams: HashSet<String> = first.append.rows.streams().map(str::to_owned).collect();
     let mut batch = vec![first];
+    let mut later = VecDeque::new();
     while rows < MAX_ROWS {
-        match queue.try_recv() {
-            Ok(job) => {
-                rows += job.append.rows.len();
-                batch.push(job);
-            }
-            Err(_) => break,
+        let next = match inbox.deferred.pop_front() {
+            Some(job) => job,
+            None => match inbox.receiver.try_recv() {
+                Ok(job) => job,
+                Err(_) => break,
+            },
+        };
+        if next.append.rows.streams().any(|s| streams.contains(s)) {
+            later.push_back(next);
+            continue;
         }
+        rows += next.append.rows.len();
+        streams.extend(next.append.rows.streams().map(str::to_owned));
+        batch.push(next);
     }
+    later.append(&mut inbox.deferred);
+    inbox.deferred = later;
+    shared.waiting.fetch_sub(batch.len(), Ordering::SeqCst);
     Some(batch)
 }
+
 async fn commit(pool: &PgPool, batch: Vec<Job>) {
-    let Ok(mut conn) = pool.acquire().await else {
-        for job in batch {
-            let _ = job.reply.send(Answer::Alone(Box::new(job.append)));
+    let mut conn = match pool.acquire().await {
+        Ok(conn) => conn,
+        Err(sqlx::Error::PoolTimedOut) => {
+            for job in batch {
+                let _ = job
+                    .reply
+                    .send(Answer::Inserted(Err(sqlx::Error::PoolTimedOut)));
+            }
+            return;
         }
-        return;
+        Err(_) => {
+            for job in batch {
+                let _ = job.reply.send(Answer::Alone(Box::new(job.append)));
+            }
+            return;
+        }
     };
     if batch.len() > 1 {
         let mut rows = Rows::default();
@@ -168,10 +213,18 @@ async fn commit(pool: &PgPool, batch: Vec<Job>) {
             rows.extend(&job.append.rows);
             reads.extend(job.append.reads.iter().cloned());
         }
+        let rows = rows.in_stream_order();
         if let Ok(Some(positions)) = insert_rows(&mut conn, &rows, &reads).await {
-            let mut positions = positions.into_iter();
+            let positions: HashMap<Uuid, i64> =
+                rows.event_ids().iter().copied().zip(positions).collect();
             for job in batch {
-                let mine = positions.by_ref().take(job.append.rows.len()).collect();
+                let mine = job
+                    .append
+                    .rows
+                    .event_ids()
+                    .iter()
+                    .filter_map(|id| positions.get(id).copied())
+                    .collect();
                 let _ = job.reply.send(Answer::Inserted(Ok(Some(mine))));
             }
             return;

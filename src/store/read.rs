@@ -13,7 +13,7 @@ use super::{EventStore, StoreError, vault};
 
 const COLUMNS: &str = "global_position, event_log.log_index, stream_id, stream_version, \
                        event_id, event_type, schema_version, data, metadata, recorded_at, hash, \
-                       pii_keys.key AS pii_key";
+                       pii_keys.key AS pii_key, events.pii_subject IS NOT NULL AS personal";
 
 /// Every read joins the key of the event's person, so personal fields are unsealed (or read as
 /// erased) on the way out: code above the store only ever sees plaintext. Reads of the whole
@@ -228,6 +228,33 @@ pub(crate) async fn read_all<'e>(
     limit: i64,
     types: Option<&[String]>,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
+    let rows = read_log(executor, after, limit, types).await?;
+    Ok(rows
+        .iter()
+        .map(recorded_from_row)
+        .collect::<Result<_, _>>()?)
+}
+
+/// As [`read_all`], each event with whether it holds personal data (sealed at rest, unsealed
+/// here with its person's key while the key exists).
+pub(crate) async fn read_all_marked<'e>(
+    executor: impl PgExecutor<'e>,
+    after: LogPosition,
+    limit: i64,
+) -> Result<Vec<(RecordedEvent, bool)>, StoreError> {
+    let rows = read_log(executor, after, limit, None).await?;
+    Ok(rows
+        .iter()
+        .map(|row| Ok((recorded_from_row(row)?, row.try_get("personal")?)))
+        .collect::<Result<_, sqlx::Error>>()?)
+}
+
+async fn read_log<'e>(
+    executor: impl PgExecutor<'e>,
+    after: LogPosition,
+    limit: i64,
+    types: Option<&[String]>,
+) -> Result<Vec<PgRow>, StoreError> {
     let type_filter = if types.is_some() {
         "AND event_type = ANY($3)"
     } else {
@@ -244,9 +271,5 @@ pub(crate) async fn read_all<'e>(
     if let Some(types) = types {
         query = query.bind(types);
     }
-    let rows = query.fetch_all(executor).await?;
-    Ok(rows
-        .iter()
-        .map(recorded_from_row)
-        .collect::<Result<_, _>>()?)
+    Ok(query.fetch_all(executor).await?)
 }
