@@ -3,8 +3,14 @@ parses with the Prometheus 0.0.4 and the OpenMetrics parsers under the content t
 for each, and schemathesis finds no failure for a customer, a seller, an admin and an
 auditor. Usage: contract.py BASE_URL ADMIN_EMAIL ADMIN_PASSWORD [SECONDS_PER_ROLE]
 
-The validator and the metrics parsers must pass. Schemathesis's findings are printed per role;
-they fail the run only with CONTRACT_STRICT=1 (not yet at 0: see the closing note of #15)."""
+Every check must pass; CONTRACT_STRICT=0 reports schemathesis's findings without failing.
+
+Schemathesis generates every value from the document, except those only the server can issue
+(a schema cannot say "a value this server gave out"): `X-Min-Position` (a position from a
+command's `X-Log-Position`), `?cursor=` (the `next_cursor` of a first page of that list, for
+each list that has one) and a webhook's `url` (a receiver on this machine, since the server
+refuses hosts it cannot resolve). They are supplied through a schemathesis.toml written here.
+New routes need nothing: a list with `?cursor=` gets its own, found from the document."""
 
 import json
 import os
@@ -22,7 +28,7 @@ base, admin_email, admin_password = sys.argv[1:4]
 seconds = sys.argv[4] if len(sys.argv) > 4 else "45"
 
 
-def call(method, path, body=None, token=None, accept=None):
+def call(method, path, body=None, token=None, accept=None, headers=False):
     request = urllib.request.Request(base + path, method=method)
     data = None
     if body is not None:
@@ -33,6 +39,8 @@ def call(method, path, body=None, token=None, accept=None):
     if accept:
         request.add_header("Accept", accept)
     with urllib.request.urlopen(request, data) as response:
+        if headers:
+            return response.headers, response.read().decode()
         return response.headers.get("Content-Type"), response.read().decode()
 
 
@@ -69,19 +77,69 @@ for role in ["customer", "seller", "auditor"]:
         call("PATCH", f"/users/{user_id}", {"role": role}, token=admin)
     tokens[role] = token(email, "contract-pass-1")["access_token"]
 
+# Data for the routes that need some: two products, an order, a cart of the customer's.
+seller, customer = tokens["seller"], tokens["customer"]
+products = []
+for name in ["Contract lamp", "Contract kettle"]:
+    _, body = call("POST", "/products", {"name": name, "category": "kitchen", "price": 2500,
+                                         "initial_stock": 50}, token=seller)
+    products.append(json.loads(body)["id"])
+response_headers, _ = call("POST", "/orders", {"items": [{"product_id": products[0], "quantity": 1}],
+                                               "phone": "0700000003"}, token=customer, headers=True)
+call("POST", "/cart/items", {"product_id": products[1], "quantity": 1}, token=customer)
+position = response_headers["X-Log-Position"]
+
+
+def toml(value):
+    return json.dumps(value)
+
+
+def config_for(access):
+    """The schemathesis.toml of one role: the values only the server issues."""
+    lines = ["[parameters]", f'"header.X-Min-Position" = {toml(position)}',
+             f'"body.url" = {toml(base + "/health")}', ""]
+    for path, item in spec["paths"].items():
+        op = item.get("get")
+        if "{" in path or not op or not any(
+                p.get("name") == "cursor" for p in op.get("parameters", [])):
+            continue
+        try:
+            _, body = call("GET", path + "?limit=1", token=access)
+            cursor = json.loads(body).get("next_cursor")
+        except Exception:  # not this role's list
+            cursor = None
+        if cursor:
+            lines += ["[[operations]]", f'include-path = {toml(path)}',
+                      f'include-method = "GET"',
+                      f'parameters = {{ "query.cursor" = {toml(cursor)} }}', ""]
+    # The server also refuses common passwords, which no schema can list.
+    lines += ["[[operations]]", 'include-path = "/auth/register"',
+              'parameters = { "body.password" = "contract-pass-1" }', ""]
+    return "\n".join(lines)
+
+
 failed = False
+summaries = {}
 for role, access in tokens.items():
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(spec, f)
+    with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as c:
+        c.write(config_for(access))
+    if os.environ.get("CONTRACT_SHOW_CONFIG"):
+        print(open(c.name).read())
     result = subprocess.run(
-        [sys.executable, "-m", "schemathesis.cli", "run", f.name, "--url", base,
+        [sys.executable, "-m", "schemathesis.cli", "--config-file", c.name, "run", f.name,
+         "--url", base,
          "--checks", "all", "-H", f"Authorization: Bearer {access}",
-         "--max-time", seconds, "--workers", "2", "--no-color",
+         # Bounded and seeded, so a CI run tests much the same cases each time; one worker
+         # (hypothesis's lambda descriptions are not thread-safe on CPython 3.11).
+         "--max-time", seconds, "--workers", "1", "--seed", "15", "--no-color",
+         "--generation-database", "none",
          # Logging out or changing one's own role or password would end the run's session.
          "--exclude-path", "/auth/logout", "--exclude-path-regex", "^/users/\\{id\\}$",
          "--exclude-path", "/payments/mpesa/callback/{token}"],
     )
     print(f"schemathesis as {role}: exit {result.returncode}")
     failed |= result.returncode != 0
-strict = os.environ.get("CONTRACT_STRICT") == "1"
+strict = os.environ.get("CONTRACT_STRICT", "1") != "0"
 sys.exit(1 if failed and strict else 0)

@@ -5,10 +5,23 @@
 //! database is out of reach (`default` covers the rest, all problems); the headers of the
 //! conventions (`Idempotency-Key`, `X-Min-Position`, `X-Log-Position`, `Location`); image
 //! bodies are binary; SSE streams are text.
+//!
+//! It also states the limits the one input path ([`super::input`]) enforces on every request,
+//! so that a schema-valid request is never refused for them: request bodies take no unknown
+//! members (`additionalProperties: false`) and no string a client sends may carry a control
+//! character (a `pattern`, unless the annotation gave the field a stricter one of its own).
+//! Limits particular to a field (lengths, ranges, phone numbers, slugs) belong in the route's
+//! annotations, with the shared ones in [`super::limits`]: `#[schema(schema_with =
+//! limits::phone)]`, `#[param(minimum = 1, maximum = 100)]`, and so on.
 
 use serde_json::{Map, Value, json};
 
 const PROBLEM: &str = "application/problem+json";
+/// What the input path lets through in a query parameter, a path segment or a header: no
+/// control character (C0, DEL, C1).
+pub const SINGLE_LINE: &str = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$";
+/// What it lets through in a JSON string: tab, newline and carriage return besides.
+pub const JSON_TEXT: &str = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$";
 
 /// Routes that read a read model and so honour `X-Min-Position`.
 fn reads_read_model(path: &str) -> bool {
@@ -58,6 +71,17 @@ pub fn finish(mut doc: Value) -> Value {
             }
         }
     }
+    let bodies = request_body_schemas(&mut doc);
+    if let Some(schemas) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    {
+        for name in bodies {
+            if let Some(schema) = schemas.get_mut(&name) {
+                limit_body(schema);
+            }
+        }
+    }
     let schemas = doc
         .pointer_mut("/components/schemas")
         .and_then(Value::as_object_mut);
@@ -68,6 +92,103 @@ pub fn finish(mut doc: Value) -> Value {
         }
     }
     doc
+}
+
+/// The components request bodies use, directly or through other components; inline body
+/// schemas are limited on the way.
+fn request_body_schemas(doc: &mut Value) -> Vec<String> {
+    let mut names = Vec::new();
+    if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
+        for item in paths.values_mut().filter_map(Value::as_object_mut) {
+            for operation in item.values_mut() {
+                let Some(content) =
+                    operation.pointer_mut("/requestBody/content/application~1json/schema")
+                else {
+                    continue;
+                };
+                refs_in(content, &mut names);
+                limit_body(content);
+            }
+        }
+    }
+    let schemas = doc
+        .pointer("/components/schemas")
+        .cloned()
+        .unwrap_or_default();
+    let mut i = 0;
+    while i < names.len() {
+        if let Some(schema) = schemas.get(&names[i]) {
+            let mut found = Vec::new();
+            refs_in(schema, &mut found);
+            for name in found {
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+        }
+        i += 1;
+    }
+    names
+}
+
+fn refs_in(schema: &Value, out: &mut Vec<String>) {
+    match schema {
+        Value::Object(map) => {
+            if let Some(name) = map
+                .get("$ref")
+                .and_then(Value::as_str)
+                .and_then(|r| r.strip_prefix("#/components/schemas/"))
+                && !out.iter().any(|n| n == name)
+            {
+                out.push(name.to_owned());
+            }
+            map.values().for_each(|v| refs_in(v, out));
+        }
+        Value::Array(items) => items.iter().for_each(|v| refs_in(v, out)),
+        _ => {}
+    }
+}
+
+fn has_type(schema: &Map<String, Value>, name: &str) -> bool {
+    match schema.get("type") {
+        Some(Value::String(t)) => t == name,
+        Some(Value::Array(types)) => types.iter().any(|t| t == name),
+        _ => false,
+    }
+}
+
+/// A string the client sends: no control characters (`pattern`), unless its schema already
+/// says what it must look like.
+fn limit_string(schema: &mut Map<String, Value>, pattern: &str) {
+    let described = ["pattern", "format", "enum", "const"]
+        .iter()
+        .any(|k| schema.contains_key(*k));
+    if has_type(schema, "string") && !described {
+        schema.insert("pattern".into(), Value::String(pattern.to_owned()));
+    }
+}
+
+/// A request body's schema (or one it contains): objects take no unknown members and strings
+/// no control characters, as the input path decides.
+fn limit_body(schema: &mut Value) {
+    match schema {
+        Value::Object(map) => {
+            if has_type(map, "object")
+                && map.contains_key("properties")
+                && !map.contains_key("additionalProperties")
+            {
+                map.insert("additionalProperties".into(), Value::Bool(false));
+            }
+            limit_string(map, JSON_TEXT);
+            for (key, value) in map.iter_mut() {
+                if key != "$ref" && key != "example" && key != "examples" && key != "default" {
+                    limit_body(value);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(limit_body),
+        _ => {}
+    }
 }
 
 fn finish_operation(path: &str, method: &str, operation: &mut Map<String, Value>) {
@@ -100,12 +221,18 @@ fn finish_operation(path: &str, method: &str, operation: &mut Map<String, Value>
         .remove("parameters")
         .and_then(|p| p.as_array().cloned())
         .unwrap_or_default();
+    for parameter in parameters.iter_mut() {
+        if let Some(schema) = parameter.get_mut("schema").and_then(Value::as_object_mut) {
+            limit_string(schema, SINGLE_LINE);
+        }
+    }
     if method == "post" && !path.starts_with("/payments/mpesa/") {
         parameters.push(json!({
             "name": "Idempotency-Key", "in": "header", "required": false,
             "description": "Runs the command once per (caller, key); a repeat with the same \
                 body answers the first response, with another body 409.",
-            "schema": {"type": "string", "maxLength": 255}
+            "schema": {"type": "string", "minLength": 1, "maxLength": 255,
+                "pattern": "^[!-~]([ -~]*[!-~])?$"}
         }));
     }
     if method == "get" && reads_read_model(path) {

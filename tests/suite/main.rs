@@ -20,6 +20,7 @@ mod openapi;
 mod projections;
 mod quickstart;
 mod rebuild;
+mod sse_tickets;
 mod stock;
 mod store;
 mod webhooks;

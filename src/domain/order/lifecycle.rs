@@ -229,6 +229,13 @@ fn optional_text(
     raw: Option<&str>,
     max: usize,
 ) -> Result<Option<String>, FieldError> {
+    // Before trimming: a newline at the end is as wrong as one in the middle.
+    if raw.is_some_and(|t| t.chars().any(char::is_control)) {
+        return Err(FieldError::new(
+            field,
+            "must not contain control characters",
+        ));
+    }
     let Some(text) = raw.map(str::trim).filter(|t| !t.is_empty()) else {
         return Ok(None);
     };
@@ -236,12 +243,6 @@ fn optional_text(
         return Err(FieldError::new(
             field,
             format!("must be at most {max} characters"),
-        ));
-    }
-    if text.chars().any(char::is_control) {
-        return Err(FieldError::new(
-            field,
-            "must not contain control characters",
         ));
     }
     Ok(Some(text.to_owned()))
