@@ -22,6 +22,7 @@ const MAX_QUERY_CHARS: usize = 200;
 pub struct ProductQuery {
     /// Full-text search over name and description, web-search syntax (`"exact phrase"`,
     /// `-without`, `or`).
+    #[param(max_length = 200)]
     q: Option<String>,
     /// A category slug.
     #[param(schema_with = crate::http::limits::category)]
@@ -154,7 +155,7 @@ impl TryFrom<ProductQuery> for Filters {
         }
         filters.min_price = price("min_price", query.min_price.as_deref(), &mut errors);
         filters.max_price = price("max_price", query.max_price.as_deref(), &mut errors);
-        // A range with max below min matches nothing: an empty page, not an error.
+        // (A range with max below min is no error: it matches nothing, an empty page.)
         if let Some(raw) = query.seller_id {
             match Uuid::parse_str(raw.trim()) {
                 Ok(id) => filters.seller_id = Some(id),
