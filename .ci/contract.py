@@ -89,11 +89,24 @@ for name in ["Contract lamp", "Contract kettle"]:
 response_headers, _ = call("POST", "/orders", {"items": [{"product_id": products[0], "quantity": 1}],
                                                "phone": "0700000003"}, token=customer, headers=True)
 call("POST", "/cart/items", {"product_id": products[1], "quantity": 1}, token=customer)
+# A second customer with an order and a cart, so that every list has a second page.
+email = f"buyer-{uuid.uuid4().hex[:8]}@contract.test"
+call("POST", "/auth/register", {"email": email, "password": "contract-pass-1", "name": "Buyer"})
+buyer = token(email, "contract-pass-1")["access_token"]
+call("POST", "/orders", {"items": [{"product_id": products[1], "quantity": 1}],
+                         "phone": "0700000003"}, token=buyer)
+call("POST", "/cart/items", {"product_id": products[0], "quantity": 1}, token=buyer)
 position = response_headers["X-Log-Position"]
+# The transparency log's proofs take tree sizes up to the latest signed head's.
+tree_size = json.loads(call("GET", "/audit/tree-heads/latest", token=admin)[1])["tree_size"]
 
 
 def toml(value):
     return json.dumps(value)
+
+
+def inline(table):
+    return "{ " + ", ".join(f"{toml(k)} = {toml(v)}" for k, v in table.items()) + " }"
 
 
 def config_for(access):
@@ -105,17 +118,27 @@ def config_for(access):
         if "{" in path or not op or not any(
                 p.get("name") == "cursor" for p in op.get("parameters", [])):
             continue
+        # A cursor belongs to its sort order: the first one the list offers is kept.
+        sort = next((p["schema"].get("enum", [None])[0] for p in op["parameters"]
+                     if p.get("name") == "sort"), None)
+        pinned = {"query.sort": sort} if sort else {}
         try:
-            _, body = call("GET", path + "?limit=1", token=access)
+            _, body = call("GET", path + "?limit=1" + (f"&sort={sort}" if sort else ""),
+                           token=access)
             cursor = json.loads(body).get("next_cursor")
         except Exception:  # not this role's list
             cursor = None
         if cursor:
-            lines += ["[[operations]]", f'include-path = {toml(path)}',
-                      f'include-method = "GET"',
-                      f'parameters = {{ "query.cursor" = {toml(cursor)} }}', ""]
+            # (Two filters would match either: `include-method` would take in every GET.)
+            pinned["query.cursor"] = cursor
+            lines += ["[[operations]]", f'include-name = {toml("GET " + path)}',
+                      f'parameters = {inline(pinned)}', ""]
+    lines += ["[[operations]]", 'include-name = "GET /audit/proofs/consistency"',
+              f'parameters = {inline({"query.first": "1", "query.second": str(tree_size)})}',
+              "", "[[operations]]", 'include-name = "GET /audit/proofs/inclusion"',
+              f'parameters = {inline({"query.tree_size": str(tree_size)})}', ""]
     # The server also refuses common passwords, which no schema can list.
-    lines += ["[[operations]]", 'include-path = "/auth/register"',
+    lines += ["[[operations]]", 'include-name = "POST /auth/register"',
               'parameters = { "body.password" = "contract-pass-1" }', ""]
     return "\n".join(lines)
 

@@ -1,5 +1,5 @@
 //! The `tillroll` command line: `serve` (the default), `migrate`, `projections`, `audit`,
-//! `users`, `demo`.
+//! `users`, `demo`, `db`.
 
 use std::process::ExitCode;
 
@@ -30,7 +30,9 @@ Environment (all optional):
   TILLROLL_LEASE_TTL           worker lease lifetime [default: 5s]
   TILLROLL_HTTP_HEADER_TIMEOUT, TILLROLL_HTTP_BODY_TIMEOUT, TILLROLL_HTTP_MAX_CONNECTIONS
                                [default: 10s, 30s, 1024]
-  TILLROLL_DATA_DIR            the private cluster's home [default: ~/.local/share/tillroll]
+  TILLROLL_DATA_DIR            the private cluster's home [default: ~/.local/share/tillroll, as
+                               root /var/lib/tillroll]; the cluster keeps running after
+                               tillroll exits: `tillroll db status`, `tillroll db stop`
   TILLROLL_LOG_FORMAT          text or json [default: text]
   RUST_LOG                     log filter [default: info]";
 
@@ -70,6 +72,24 @@ enum Command {
     },
     /// Load a demo catalog and demo users.
     Demo,
+    /// The private Postgres cluster (used when there is no DATABASE_URL and no local server):
+    /// it keeps running after tillroll exits, on purpose, for every tillroll process that
+    /// uses it; stop it here.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DbCommand {
+    /// Whether the private cluster under TILLROLL_DATA_DIR runs (exit 0) or not (exit 3).
+    Status,
+    /// Initialise it if needed and start it (serve does this by itself when no Postgres
+    /// answers).
+    Start,
+    /// Stop it (fast shutdown: sessions end, committed data is kept).
+    Stop,
 }
 
 #[derive(Subcommand)]
@@ -156,6 +176,11 @@ async fn main() -> ExitCode {
             } => cli::create_admin(email, password_stdin, name).await,
         },
         Command::Demo => cli::demo().await,
+        Command::Db { command } => match command {
+            DbCommand::Status => tillroll::cluster::status(),
+            DbCommand::Start => tillroll::cluster::start(),
+            DbCommand::Stop => tillroll::cluster::stop(),
+        },
     };
     match result {
         Ok(code) => code,

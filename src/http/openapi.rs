@@ -179,6 +179,9 @@ fn limit_body(schema: &mut Value) {
             {
                 map.insert("additionalProperties".into(), Value::Bool(false));
             }
+            if has_type(map, "object") {
+                nullable_optionals(map);
+            }
             limit_string(map, JSON_TEXT);
             for (key, value) in map.iter_mut() {
                 if key != "$ref" && key != "example" && key != "examples" && key != "default" {
@@ -188,6 +191,52 @@ fn limit_body(schema: &mut Value) {
         }
         Value::Array(items) => items.iter_mut().for_each(limit_body),
         _ => {}
+    }
+}
+
+/// A member a body may leave out may also be `null`, which reads as absent (serde's `Option`,
+/// the catalog's field-by-field bodies): the shared schemas of `limits` say only what a
+/// present value must look like.
+fn nullable_optionals(object: &mut Map<String, Value>) {
+    let required: Vec<String> = object
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| {
+            r.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    let Some(properties) = object.get_mut("properties").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for (name, property) in properties.iter_mut() {
+        let Some(schema) = property
+            .as_object_mut()
+            .filter(|_| !required.contains(name))
+        else {
+            continue;
+        };
+        match schema.get("type").cloned() {
+            Some(Value::String(t)) => {
+                schema.insert("type".into(), json!([t, "null"]));
+            }
+            None if schema.contains_key("oneOf") => {
+                if let Some(Value::Array(options)) = schema.get_mut("oneOf")
+                    && !options.iter().any(|o| o["type"] == "null")
+                {
+                    options.push(json!({"type": "null"}));
+                }
+                continue;
+            }
+            _ => {}
+        }
+        if let Some(Value::Array(values)) = schema.get_mut("enum")
+            && !values.contains(&Value::Null)
+        {
+            values.push(Value::Null);
+        }
     }
 }
 
@@ -226,7 +275,9 @@ fn finish_operation(path: &str, method: &str, operation: &mut Map<String, Value>
             limit_string(schema, SINGLE_LINE);
         }
     }
-    if method == "post" && !path.starts_with("/payments/mpesa/") {
+    // Not for the callbacks (Daraja's own retries are deduplicated by their ids) nor for SSE
+    // tickets (a replayed ticket would be one already spent).
+    if method == "post" && !path.starts_with("/payments/mpesa/") && path != "/auth/sse-ticket" {
         parameters.push(json!({
             "name": "Idempotency-Key", "in": "header", "required": false,
             "description": "Runs the command once per (caller, key); a repeat with the same \
@@ -266,7 +317,17 @@ fn finish_operation(path: &str, method: &str, operation: &mut Map<String, Value>
                 content.insert(PROBLEM.into(), schema);
             }
             if let Some(stream) = content.get_mut("text/event-stream") {
-                *stream = json!({"schema": {"type": "string"}});
+                // One schema per message, as SSE clients (and schemathesis) read them.
+                *stream = json!({"schema": {
+                    "type": "object",
+                    "description": "One Server-Sent Events message; `data` is JSON text",
+                    "properties": {
+                        "event": {"type": "string"},
+                        "id": {"type": "string"},
+                        "data": {"type": "string"},
+                        "retry": {"type": "integer"}
+                    }
+                }});
             }
         }
         if command && code.starts_with('2') {

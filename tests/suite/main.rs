@@ -17,6 +17,7 @@ mod http_errors;
 mod metrics;
 mod money;
 mod openapi;
+mod private_cluster;
 mod projections;
 mod quickstart;
 mod rebuild;
