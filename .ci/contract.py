@@ -3,15 +3,15 @@ parses with the Prometheus 0.0.4 and the OpenMetrics parsers under the content t
 for each, and schemathesis finds no failure for a customer, a seller, an admin and an
 auditor. Usage: contract.py BASE_URL ADMIN_EMAIL ADMIN_PASSWORD [SECONDS_PER_ROLE]
 
-The validator and the metrics parsers must pass. Schemathesis's findings are printed per role;
-they fail the run only with CONTRACT_STRICT=1 (not yet at 0 for every role: the cursors below
-are not yet taken by every list, see the closing note of #15).
+Every check must pass, schemathesis's included (0 failures for each role); CONTRACT_STRICT=0
+only reports schemathesis's findings, for a look at them while a route is being written.
 
 Schemathesis generates every value from the document, except those only the server can issue
 (a schema cannot say "a value this server gave out"): `X-Min-Position` (a position from a
-command's `X-Log-Position`), `?cursor=` (the `next_cursor` of a first page of that list, for
-each list that has one) and a webhook's `url` (a receiver on this machine, since the server
-refuses hosts it cannot resolve). They are supplied through a schemathesis.toml written here.
+command's `X-Log-Position`, and `?after=` of the audit export), `?cursor=` (the `next_cursor`
+of a first page of that list, for each list that has one), tree sizes up to the latest signed
+head's for the proofs, a password not on the server's list of common ones, and a webhook's
+`url` (a receiver on this machine, since the server refuses hosts it cannot resolve). They are supplied through a schemathesis.toml written here.
 New routes need nothing: a list with `?cursor=` gets its own, found from the document."""
 
 import json
@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import urllib.error
 import urllib.request
 import uuid
 
@@ -30,8 +31,10 @@ base, admin_email, admin_password = sys.argv[1:4]
 seconds = sys.argv[4] if len(sys.argv) > 4 else "45"
 
 
-def call(method, path, body=None, token=None, accept=None, headers=False):
+def call(method, path, body=None, token=None, accept=None, headers=False, after=None):
     request = urllib.request.Request(base + path, method=method)
+    if after:
+        request.add_header("X-Min-Position", after)
     data = None
     if body is not None:
         data = json.dumps(body).encode()
@@ -95,8 +98,13 @@ call("POST", "/auth/register", {"email": email, "password": "contract-pass-1", "
 buyer = token(email, "contract-pass-1")["access_token"]
 call("POST", "/orders", {"items": [{"product_id": products[1], "quantity": 1}],
                          "phone": "0700000003"}, token=buyer)
-call("POST", "/cart/items", {"product_id": products[0], "quantity": 1}, token=buyer)
+call("POST", "/orders", {"items": [{"product_id": products[1], "quantity": 1}],
+                         "phone": "0700000003"}, token=customer)
+last, _ = call("POST", "/cart/items", {"product_id": products[0], "quantity": 1}, token=buyer,
+               headers=True)
 position = response_headers["X-Log-Position"]
+# The lists are read once the read models hold all of the above.
+seeded = last["X-Log-Position"]
 # The transparency log's proofs take tree sizes up to the latest signed head's.
 tree_size = json.loads(call("GET", "/audit/tree-heads/latest", token=admin)[1])["tree_size"]
 
@@ -123,16 +131,22 @@ def config_for(access):
                      if p.get("name") == "sort"), None)
         pinned = {"query.sort": sort} if sort else {}
         try:
-            _, body = call("GET", path + "?limit=1" + (f"&sort={sort}" if sort else ""),
-                           token=access)
-            cursor = json.loads(body).get("next_cursor")
-        except Exception:  # not this role's list
             cursor = None
+            # This role's own page, else an admin's (a cursor is a place in the list's
+            # order, whoever asked: a seller with no orders still pages through `/orders`).
+            for who in [access, admin]:
+                _, body = call("GET", path + "?limit=1" + (f"&sort={sort}" if sort else ""),
+                               token=who, after=seeded)
+                cursor = cursor or json.loads(body).get("next_cursor")
+        except urllib.error.HTTPError:  # not this role's list
+            pass
         if cursor:
             # (Two filters would match either: `include-method` would take in every GET.)
             pinned["query.cursor"] = cursor
             lines += ["[[operations]]", f'include-name = {toml("GET " + path)}',
                       f'parameters = {inline(pinned)}', ""]
+    lines += ["[[operations]]", 'include-name = "GET /audit/events"',
+              f'parameters = {inline({"query.after": position})}', ""]
     lines += ["[[operations]]", 'include-name = "GET /audit/proofs/consistency"',
               f'parameters = {inline({"query.first": "1", "query.second": str(tree_size)})}',
               "", "[[operations]]", 'include-name = "GET /audit/proofs/inclusion"',
@@ -160,11 +174,14 @@ for role, access in tokens.items():
          # (hypothesis's lambda descriptions are not thread-safe on CPython 3.11).
          "--max-time", seconds, "--workers", "1", "--seed", "15", "--no-color",
          "--generation-database", "none",
+         # A created resource is readable at once only with X-Min-Position (CQRS: the read
+         # models follow the log), which schemathesis's follow-up GET does not send.
+         "--exclude-checks", "ensure_resource_availability",
          # Logging out or changing one's own role or password would end the run's session.
          "--exclude-path", "/auth/logout", "--exclude-path-regex", "^/users/\\{id\\}$",
          "--exclude-path", "/payments/mpesa/callback/{token}"],
     )
     print(f"schemathesis as {role}: exit {result.returncode}")
     failed |= result.returncode != 0
-strict = os.environ.get("CONTRACT_STRICT") == "1"
+strict = os.environ.get("CONTRACT_STRICT", "1") != "0"
 sys.exit(1 if failed and strict else 0)

@@ -20,7 +20,16 @@ Environment (all optional):
   TILLROLL_RESERVATION_TTL     how long checkout holds stock [default: 15m]
   TILLROLL_RECONCILE_AFTER     query Daraja for pushes with no callback after [default: 2m]
   TILLROLL_ACCESS_TOKEN_TTL    [default: 15m]
-  TILLROLL_AUDIT_CHECKPOINT_EVERY   [default: 1h]
+  TILLROLL_AUDIT_TREE_HEAD_EVERY    how often a tree head is signed when the log grew [default: 1s]
+  TILLROLL_AUDIT_SIGNING_KEY   Ed25519 key (base64, 32 bytes) [default: generated, kept in the
+                               database]
+  TILLROLL_READ_DATABASE_URL   a streaming replica for the query routes [default: none]
+  TILLROLL_NATS_URL            publish every event to JetStream [default: none, nothing sent]
+  TILLROLL_NATS_STREAM, TILLROLL_NATS_SUBJECT_PREFIX  [default: TILLROLL_EVENTS, tillroll]
+  TILLROLL_WEBHOOKS_KEY        key (base64, 32 bytes) sealing webhook secrets [default:
+                               generated, kept in the database]
+  TILLROLL_WEBHOOKS_FIRST_RETRY     wait after a first failed delivery [default: 5s]
+  TILLROLL_WEBHOOKS_ALLOW_PRIVATE   true: webhooks may call internal addresses [default: false]
   TILLROLL_MPESA_CONSUMER_KEY, _CONSUMER_SECRET, _SHORTCODE, _PASSKEY
                                Daraja credentials, all four or none [default: the simulator]
   TILLROLL_MPESA_BASE_URL      [default: https://sandbox.safaricom.co.ke]

@@ -33,7 +33,7 @@ pub fn password() -> Object {
         .schema_type(Type::String)
         .min_length(Some(crate::auth::password::MIN_PASSWORD_CHARS))
         .max_length(Some(crate::auth::password::MAX_PASSWORD_CHARS))
-        .pattern(Some(super::openapi::JSON_TEXT))
+        .pattern(Some(super::openapi_input::JSON_TEXT))
         .build()
 }
 
@@ -84,7 +84,7 @@ pub fn description() -> Object {
     ObjectBuilder::new()
         .schema_type(Type::String)
         .max_length(Some(5000))
-        .pattern(Some(super::openapi::JSON_TEXT))
+        .pattern(Some(super::openapi_input::JSON_TEXT))
         .build()
 }
 
@@ -130,7 +130,7 @@ fn optional_line(max: usize) -> Object {
     ObjectBuilder::new()
         .schema_type(Type::String)
         .max_length(Some(max))
-        .pattern(Some(super::openapi::SINGLE_LINE))
+        .pattern(Some(super::openapi_input::SINGLE_LINE))
         .build()
 }
 
@@ -190,7 +190,7 @@ pub fn webhook_description() -> Object {
     ObjectBuilder::new()
         .schema_type(Type::String)
         .max_length(Some(500))
-        .pattern(Some(super::openapi::JSON_TEXT))
+        .pattern(Some(super::openapi_input::JSON_TEXT))
         .build()
 }
 
@@ -213,7 +213,6 @@ pub fn order_status() -> Object {
             "delivered",
             "cancelled",
             "expired",
-            "refunded",
         ]))
         .build()
 }

@@ -14,6 +14,7 @@ pub(crate) mod input;
 mod limits;
 mod observe;
 mod openapi;
+mod openapi_input;
 pub mod ops;
 pub mod queries;
 pub mod server;

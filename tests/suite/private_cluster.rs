@@ -53,11 +53,24 @@ async fn db_status_start_and_stop_manage_the_private_cluster() {
 }
 
 #[tokio::test]
-async fn help_says_the_cluster_outlives_the_server() {
+async fn help_names_every_variable_and_says_the_cluster_outlives_the_server() {
     let dir = std::env::temp_dir();
     let (code, text) = tillroll(&dir, &["--help"]).await;
     assert_eq!(code, 0);
     assert!(text.contains("tillroll db stop"), "{text}");
+    // Every variable the configuration reads is in --help (the stream's default name is no
+    // variable).
+    let config = include_str!("../../src/config.rs");
+    for name in config
+        .split('"')
+        .filter(|s| s.starts_with("TILLROLL_") && *s != "TILLROLL_EVENTS")
+    {
+        let short = name.trim_start_matches("TILLROLL_MPESA");
+        assert!(
+            text.contains(name) || (name.starts_with("TILLROLL_MPESA") && text.contains(short)),
+            "{name} is not in --help"
+        );
+    }
     let (code, text) = tillroll(&dir, &["db", "--help"]).await;
     assert_eq!(code, 0);
     for word in ["status", "start", "stop"] {
