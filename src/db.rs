@@ -233,7 +233,7 @@ async fn ensure_database(server: PgConnectOptions) -> Result<(), sqlx::Error> {
 
 /// `TILLROLL_DATA_DIR`, else `~/.local/share/tillroll`; as root `/var/lib/tillroll`, since the
 /// cluster runs as the `postgres` user, who cannot enter root's home.
-fn data_dir(config: &Config) -> PathBuf {
+pub(crate) fn data_dir(config: &Config) -> PathBuf {
     if let Some(dir) = &config.data_dir {
         return dir.clone();
     }
@@ -244,7 +244,7 @@ fn data_dir(config: &Config) -> PathBuf {
     PathBuf::from(home).join(".local/share/tillroll")
 }
 
-fn postgres_bin_dir() -> Option<PathBuf> {
+pub(crate) fn postgres_bin_dir() -> Option<PathBuf> {
     let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
         .ok()?
         .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
@@ -254,7 +254,7 @@ fn postgres_bin_dir() -> Option<PathBuf> {
     versions.pop()
 }
 
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     std::env::var("USER").is_ok_and(|u| u == "root")
         || Command::new("id")
             .arg("-u")
@@ -263,7 +263,7 @@ fn is_root() -> bool {
 }
 
 /// Runs a Postgres tool; as root, as the `postgres` user (initdb refuses to run as root).
-fn run_pg(bin: &Path, tool: &str, args: &[&str]) -> Result<(), DbError> {
+pub(crate) fn run_pg(bin: &Path, tool: &str, args: &[&str]) -> Result<(), DbError> {
     let program = bin.join(tool);
     let mut command = if is_root() {
         let mut c = Command::new("runuser");
@@ -287,8 +287,9 @@ fn run_pg(bin: &Path, tool: &str, args: &[&str]) -> Result<(), DbError> {
 }
 
 /// A cluster owned by tillroll under `<data dir>/postgres`, listening only on a Unix socket
-/// in that directory. Started with `pg_ctl`; it keeps running after tillroll exits.
-fn start_private_cluster(data_dir: &Path) -> Result<PgConnectOptions, DbError> {
+/// in that directory. Started with `pg_ctl`; it keeps running after tillroll exits, on purpose
+/// (other tillroll processes may be using it): `tillroll db stop` stops it.
+pub(crate) fn start_private_cluster(data_dir: &Path) -> Result<PgConnectOptions, DbError> {
     let bin = postgres_bin_dir()
         .ok_or_else(|| DbError::NoServer("no Postgres server binaries are installed".into()))?;
     let cluster = data_dir.join("postgres");

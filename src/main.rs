@@ -1,5 +1,5 @@
 //! The `tillroll` command line: `serve` (the default), `migrate`, `projections`, `audit`,
-//! `users`, `demo`.
+//! `users`, `demo`, `db`.
 
 use std::process::ExitCode;
 
@@ -20,7 +20,16 @@ Environment (all optional):
   TILLROLL_RESERVATION_TTL     how long checkout holds stock [default: 15m]
   TILLROLL_RECONCILE_AFTER     query Daraja for pushes with no callback after [default: 2m]
   TILLROLL_ACCESS_TOKEN_TTL    [default: 15m]
-  TILLROLL_AUDIT_CHECKPOINT_EVERY   [default: 1h]
+  TILLROLL_AUDIT_TREE_HEAD_EVERY    how often a tree head is signed when the log grew [default: 1s]
+  TILLROLL_AUDIT_SIGNING_KEY   Ed25519 key (base64, 32 bytes) [default: generated, kept in the
+                               database]
+  TILLROLL_READ_DATABASE_URL   a streaming replica for the query routes [default: none]
+  TILLROLL_NATS_URL            publish every event to JetStream [default: none, nothing sent]
+  TILLROLL_NATS_STREAM, TILLROLL_NATS_SUBJECT_PREFIX  [default: TILLROLL_EVENTS, tillroll]
+  TILLROLL_WEBHOOKS_KEY        key (base64, 32 bytes) sealing webhook secrets [default:
+                               generated, kept in the database]
+  TILLROLL_WEBHOOKS_FIRST_RETRY     wait after a first failed delivery [default: 5s]
+  TILLROLL_WEBHOOKS_ALLOW_PRIVATE   true: webhooks may call internal addresses [default: false]
   TILLROLL_MPESA_CONSUMER_KEY, _CONSUMER_SECRET, _SHORTCODE, _PASSKEY
                                Daraja credentials, all four or none [default: the simulator]
   TILLROLL_MPESA_BASE_URL      [default: https://sandbox.safaricom.co.ke]
@@ -30,7 +39,9 @@ Environment (all optional):
   TILLROLL_LEASE_TTL           worker lease lifetime [default: 5s]
   TILLROLL_HTTP_HEADER_TIMEOUT, TILLROLL_HTTP_BODY_TIMEOUT, TILLROLL_HTTP_MAX_CONNECTIONS
                                [default: 10s, 30s, 1024]
-  TILLROLL_DATA_DIR            the private cluster's home [default: ~/.local/share/tillroll]
+  TILLROLL_DATA_DIR            the private cluster's home [default: ~/.local/share/tillroll, as
+                               root /var/lib/tillroll]; the cluster keeps running after
+                               tillroll exits: `tillroll db status`, `tillroll db stop`
   TILLROLL_LOG_FORMAT          text or json [default: text]
   RUST_LOG                     log filter [default: info]";
 
@@ -70,6 +81,24 @@ enum Command {
     },
     /// Load a demo catalog and demo users.
     Demo,
+    /// The private Postgres cluster (used when there is no DATABASE_URL and no local server):
+    /// it keeps running after tillroll exits, on purpose, for every tillroll process that
+    /// uses it; stop it here.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DbCommand {
+    /// Whether the private cluster under TILLROLL_DATA_DIR runs (exit 0) or not (exit 3).
+    Status,
+    /// Initialise it if needed and start it (serve does this by itself when no Postgres
+    /// answers).
+    Start,
+    /// Stop it (fast shutdown: sessions end, committed data is kept).
+    Stop,
 }
 
 #[derive(Subcommand)]
@@ -156,6 +185,11 @@ async fn main() -> ExitCode {
             } => cli::create_admin(email, password_stdin, name).await,
         },
         Command::Demo => cli::demo().await,
+        Command::Db { command } => match command {
+            DbCommand::Status => tillroll::cluster::status(),
+            DbCommand::Start => tillroll::cluster::start(),
+            DbCommand::Stop => tillroll::cluster::stop(),
+        },
     };
     match result {
         Ok(code) => code,

@@ -73,6 +73,7 @@ impl From<CartError> for Rejection {
         match error {
             CartError::ProductNotFound(_) | CartError::NotInCart(_) => Rejection::not_found(message),
             CartError::InvalidQuantity { .. } => Rejection::invalid("quantity", message),
+            CartError::LineFull { .. } => Rejection::conflict(message),
             CartError::InsufficientStock {
                 product_id,
                 requested,

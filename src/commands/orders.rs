@@ -27,6 +27,7 @@ impl From<OrderError> for Rejection {
             }
             OrderError::EmptyOrder | OrderError::Overflow => Rejection::invalid("items", message),
             OrderError::InvalidQuantity { .. } => Rejection::invalid("quantity", message),
+            OrderError::MergedQuantityTooLarge { .. } => Rejection::conflict(message),
             OrderError::InvalidPrice { .. } => Rejection::invalid("price", message),
             OrderError::Invalid(field) => Rejection::invalid(field.field, field.message),
             OrderError::AlreadyExists

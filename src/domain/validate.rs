@@ -31,6 +31,15 @@ fn text(
     max: usize,
     multiline: bool,
 ) -> Result<String, FieldError> {
+    // Control characters are looked for before trimming, so a tab or newline at the end of
+    // a single-line field is refused like one in the middle (as the OpenAPI document says).
+    let bad = |c: char| c.is_control() && !(multiline && matches!(c, '\n' | '\r' | '\t'));
+    if raw.chars().any(bad) {
+        return Err(FieldError::new(
+            field,
+            "must not contain control characters",
+        ));
+    }
     let value = raw.trim();
     let len = value.chars().count();
     if len < min {
@@ -40,13 +49,6 @@ fn text(
         return Err(FieldError::new(
             field,
             format!("must be at most {max} characters"),
-        ));
-    }
-    let bad = |c: char| c.is_control() && !(multiline && matches!(c, '\n' | '\r' | '\t'));
-    if value.chars().any(bad) {
-        return Err(FieldError::new(
-            field,
-            "must not contain control characters",
         ));
     }
     Ok(value.to_owned())

@@ -192,6 +192,13 @@ pub async fn problem_fallback(response: Response) -> Response {
             problem.headers_mut().insert(name, value.clone());
         }
     }
+    // Every 401 says how to authenticate (RFC 6750 §3), whoever produced it.
+    if status == StatusCode::UNAUTHORIZED {
+        problem
+            .headers_mut()
+            .entry(header::WWW_AUTHENTICATE)
+            .or_insert(HeaderValue::from_static("Bearer realm=\"tillroll\""));
+    }
     problem
 }
 

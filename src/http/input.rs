@@ -66,6 +66,25 @@ fn check_json(value: &Value, path: &mut String, out: &mut Vec<FieldProblem>) {
     }
 }
 
+/// `1.0` is the integer 1 in JSON (and in JSON Schema's `integer`): a float without a
+/// fraction, in range, becomes an integer, so `{"quantity": 1.0}` is read as `1`.
+fn whole_numbers(value: &mut Value) {
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64()
+                && f.fract() == 0.0
+                && f >= i64::MIN as f64
+                && f < i64::MAX as f64
+            {
+                *value = Value::from(f as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(whole_numbers),
+        Value::Object(map) => map.values_mut().for_each(whole_numbers),
+        _ => {}
+    }
+}
+
 fn field_name(path: &str) -> String {
     if path.is_empty() {
         "body".to_owned()
@@ -80,6 +99,7 @@ fn field_name(path: &str) -> String {
 pub fn decode<T: DeserializeOwned>(mut value: Value) -> Result<T, Vec<FieldProblem>> {
     let mut problems = Vec::new();
     check_json(&value, &mut String::new(), &mut problems);
+    whole_numbers(&mut value);
     if !problems.is_empty() {
         return Err(problems);
     }

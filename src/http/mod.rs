@@ -11,11 +11,14 @@ pub mod error;
 pub mod extract;
 mod idempotency;
 pub(crate) mod input;
+mod limits;
 mod observe;
 mod openapi;
+mod openapi_input;
 pub mod ops;
 pub mod queries;
 pub mod server;
+pub mod tickets;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -78,6 +81,7 @@ pub fn api(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(queries)
         .merge(ops::router())
         .merge(audit::router())
+        .merge(tickets::router())
         .split_for_parts()
 }
 

@@ -5,8 +5,18 @@
 //! database is out of reach (`default` covers the rest, all problems); the headers of the
 //! conventions (`Idempotency-Key`, `X-Min-Position`, `X-Log-Position`, `Location`); image
 //! bodies are binary; SSE streams are text.
+//!
+//! It also states the limits the one input path ([`super::input`]) enforces on every request,
+//! so that a schema-valid request is never refused for them: request bodies take no unknown
+//! members (`additionalProperties: false`) and no string a client sends may carry a control
+//! character (a `pattern`, unless the annotation gave the field a stricter one of its own).
+//! Limits particular to a field (lengths, ranges, phone numbers, slugs) belong in the route's
+//! annotations, with the shared ones in [`super::limits`]: `#[schema(schema_with =
+//! limits::phone)]`, `#[param(minimum = 1, maximum = 100)]`, and so on.
 
 use serde_json::{Map, Value, json};
+
+use super::openapi_input::{SINGLE_LINE, limit_body, limit_string, request_body_schemas};
 
 const PROBLEM: &str = "application/problem+json";
 
@@ -58,6 +68,17 @@ pub fn finish(mut doc: Value) -> Value {
             }
         }
     }
+    let bodies = request_body_schemas(&mut doc);
+    if let Some(schemas) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    {
+        for name in bodies {
+            if let Some(schema) = schemas.get_mut(&name) {
+                limit_body(schema);
+            }
+        }
+    }
     let schemas = doc
         .pointer_mut("/components/schemas")
         .and_then(Value::as_object_mut);
@@ -100,12 +121,20 @@ fn finish_operation(path: &str, method: &str, operation: &mut Map<String, Value>
         .remove("parameters")
         .and_then(|p| p.as_array().cloned())
         .unwrap_or_default();
-    if method == "post" && !path.starts_with("/payments/mpesa/") {
+    for parameter in parameters.iter_mut() {
+        if let Some(schema) = parameter.get_mut("schema").and_then(Value::as_object_mut) {
+            limit_string(schema, SINGLE_LINE);
+        }
+    }
+    // Not for the callbacks (Daraja's own retries are deduplicated by their ids) nor for SSE
+    // tickets (a replayed ticket would be one already spent).
+    if method == "post" && !path.starts_with("/payments/mpesa/") && path != "/auth/sse-ticket" {
         parameters.push(json!({
             "name": "Idempotency-Key", "in": "header", "required": false,
             "description": "Runs the command once per (caller, key); a repeat with the same \
                 body answers the first response, with another body 409.",
-            "schema": {"type": "string", "maxLength": 255}
+            "schema": {"type": "string", "minLength": 1, "maxLength": 255,
+                "pattern": "^[!-~]([ -~]*[!-~])?$"}
         }));
     }
     if method == "get" && reads_read_model(path) {
@@ -139,7 +168,17 @@ fn finish_operation(path: &str, method: &str, operation: &mut Map<String, Value>
                 content.insert(PROBLEM.into(), schema);
             }
             if let Some(stream) = content.get_mut("text/event-stream") {
-                *stream = json!({"schema": {"type": "string"}});
+                // One schema per message, as SSE clients (and schemathesis) read them.
+                *stream = json!({"schema": {
+                    "type": "object",
+                    "description": "One Server-Sent Events message; `data` is JSON text",
+                    "properties": {
+                        "event": {"type": "string"},
+                        "id": {"type": "string"},
+                        "data": {"type": "string"},
+                        "retry": {"type": "integer"}
+                    }
+                }});
             }
         }
         if command && code.starts_with('2') {

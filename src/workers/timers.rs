@@ -81,6 +81,7 @@ async fn reconcile_due(state: &AppState) -> Result<(), sqlx::Error> {
         );
     }
     for (checkout_request_id, order_id) in inbox::due_for_query(&state.pool, BATCH).await? {
+        tracing::info!(%order_id, checkout_request_id, "reconciler: querying an unsettled STK push");
         let settled = state
             .commands
             .reconcile_attempt(

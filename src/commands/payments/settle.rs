@@ -85,8 +85,20 @@ impl Commands {
     ) -> Result<Settlement, ReconcileError> {
         let ctx = CommandContext::system(order_id, Utc::now());
         let answer = gateway.stk_query(checkout_request_id).await;
+        // The reconciler's record of what it asked and what it heard (no personal data: the
+        // order, the push's id and the gateway's answer).
+        match &answer {
+            Ok(said) => tracing::info!(%order_id, checkout_request_id, answer = ?said,
+                "reconciler: STK push query answered"),
+            Err(error) => tracing::info!(%order_id, checkout_request_id, %error,
+                "reconciler: STK push query failed; asking again later"),
+        }
+        let decided = |decision: &str| {
+            tracing::info!(%order_id, checkout_request_id, decision, "reconciler: decided");
+        };
         let outcome = match answer {
             Ok(StkQueryOutcome::Succeeded) => {
+                decided("paid: confirming the payment");
                 self.confirm_payment(&ctx, order_id, checkout_request_id, None, None, ctx.now)
                     .await?
             }
@@ -95,26 +107,31 @@ impl Commands {
                 reason,
             }) => match classify_result(&result_code) {
                 PaymentOutcome::Paid => {
+                    decided("paid: confirming the payment");
                     self.confirm_payment(&ctx, order_id, checkout_request_id, None, None, ctx.now)
                         .await?
                 }
                 // The query is the settling answer: 1037 now means the prompt went unanswered.
                 PaymentOutcome::Unsettled { reason: why } if result_code.trim() == "1037" => {
+                    decided("unanswered prompt (1037): failing the attempt");
                     self.fail_payment(&ctx, order_id, checkout_request_id, &result_code, &why)
                         .await?
                 }
                 PaymentOutcome::Unsettled { .. } => {
+                    decided("not settled yet: asking again later");
                     self.recheck_later(checkout_request_id, recheck_after)
                         .await?;
                     return Ok(Settlement::Pending);
                 }
                 PaymentOutcome::NotPaid { reason: why } => {
                     tracing::debug!(%reason, "STK query: not paid");
+                    decided("not paid: failing the attempt");
                     self.fail_payment(&ctx, order_id, checkout_request_id, &result_code, &why)
                         .await?
                 }
             },
             Ok(StkQueryOutcome::Pending) => {
+                decided("still pending: asking again later");
                 self.recheck_later(checkout_request_id, recheck_after)
                     .await?;
                 return Ok(Settlement::Pending);

@@ -117,9 +117,13 @@ pub enum CartError {
         requested: i64,
         available: i64,
     },
-    /// 400: a line holds at most `Quantity::MAX`, counting what is already in the cart.
+    /// 400: a quantity outside `0 ..= Quantity::MAX` as sent.
     #[error("a cart line holds 0 to {max} items, {requested} requested", max = Quantity::MAX)]
     InvalidQuantity { requested: i64 },
+    /// 409: a valid quantity that, added to what the line already holds, passes
+    /// `Quantity::MAX` (the cart's state, not the request, is in the way).
+    #[error("the line already holds {in_cart}; with {adding} more it would pass {max}", max = Quantity::MAX)]
+    LineFull { in_cart: i64, adding: i64 },
     /// 409: a cart is paid in one currency.
     #[error("the cart is in {cart}, the product in {product}")]
     CurrencyMismatch { cart: Currency, product: Currency },
@@ -183,6 +187,12 @@ fn check_product(p: &ProductSnapshot, quantity: i64) -> Result<(), CartError> {
 pub fn add_item(state: &Cart, cmd: &AddItem) -> Result<Vec<CartEvent>, CartError> {
     let p = &cmd.product;
     let in_cart = state.line(p.product_id).map_or(0, |l| l.quantity);
+    if in_cart.saturating_add(cmd.quantity.get()) > Quantity::MAX {
+        return Err(CartError::LineFull {
+            in_cart,
+            adding: cmd.quantity.get(),
+        });
+    }
     check_product(p, in_cart.saturating_add(cmd.quantity.get()))?;
     if let Some(cart) = state.currency().filter(|c| **c != p.currency) {
         return Err(CartError::CurrencyMismatch {

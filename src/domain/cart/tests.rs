@@ -156,7 +156,10 @@ fn a_line_holds_at_most_a_thousand() {
     let state = given(&[added(KETTLE, 999)]);
     assert_eq!(
         add_item(&state, &add(product(KETTLE, 5000), 2)),
-        Err(CartError::InvalidQuantity { requested: 1001 })
+        Err(CartError::LineFull {
+            in_cart: 999,
+            adding: 2
+        })
     );
     assert_eq!(
         add_item(&state, &add(product(KETTLE, 5000), 1)).map(|e| e.len()),

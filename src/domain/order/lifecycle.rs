@@ -68,6 +68,18 @@ pub fn place(state: &Order, cmd: &PlaceOrder) -> Result<Vec<OrderEvent>, OrderEr
     if cmd.lines.is_empty() {
         return Err(OrderError::EmptyOrder);
     }
+    // Each line as sent is checked first (a 400 for a bad field); only their sum is the
+    // order's business (a 409), since every line was valid on its own.
+    if let Some(line) = cmd
+        .lines
+        .iter()
+        .find(|l| Quantity::parse(l.quantity).is_err())
+    {
+        return Err(OrderError::InvalidQuantity {
+            product_id: line.product_id,
+            quantity: line.quantity,
+        });
+    }
     let mut merged: Vec<NewOrderLine> = Vec::new();
     let mut index = BTreeMap::new();
     for line in &cmd.lines {
@@ -85,7 +97,7 @@ pub fn place(state: &Order, cmd: &PlaceOrder) -> Result<Vec<OrderEvent>, OrderEr
     let mut items = Vec::with_capacity(merged.len());
     for line in merged {
         if Quantity::parse(line.quantity).is_err() {
-            return Err(OrderError::InvalidQuantity {
+            return Err(OrderError::MergedQuantityTooLarge {
                 product_id: line.product_id,
                 quantity: line.quantity,
             });
@@ -229,6 +241,13 @@ fn optional_text(
     raw: Option<&str>,
     max: usize,
 ) -> Result<Option<String>, FieldError> {
+    // Before trimming: a newline at the end is as wrong as one in the middle.
+    if raw.is_some_and(|t| t.chars().any(char::is_control)) {
+        return Err(FieldError::new(
+            field,
+            "must not contain control characters",
+        ));
+    }
     let Some(text) = raw.map(str::trim).filter(|t| !t.is_empty()) else {
         return Ok(None);
     };
@@ -236,12 +255,6 @@ fn optional_text(
         return Err(FieldError::new(
             field,
             format!("must be at most {max} characters"),
-        ));
-    }
-    if text.chars().any(char::is_control) {
-        return Err(FieldError::new(
-            field,
-            "must not contain control characters",
         ));
     }
     Ok(Some(text.to_owned()))

@@ -45,9 +45,12 @@ pub enum OrderError {
     /// 400.
     #[error("an order needs at least one item")]
     EmptyOrder,
-    /// 400, after lines of the same product are merged.
+    /// 400: a line's own quantity.
     #[error("quantity of product {product_id} must be between 1 and 1000, not {quantity}")]
     InvalidQuantity { product_id: Uuid, quantity: i64 },
+    /// 409: lines of one product, each valid, add up to more than one order may hold.
+    #[error("the lines of product {product_id} add up to {quantity}; an order holds at most 1000")]
+    MergedQuantityTooLarge { product_id: Uuid, quantity: i64 },
     /// 400: a handler bug, prices come from the catalog.
     #[error("product {product_id} has no valid price")]
     InvalidPrice { product_id: Uuid },

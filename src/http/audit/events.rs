@@ -17,7 +17,8 @@ use crate::store::export::EventView;
 
 /// `[event]` of one stream, in version order.
 #[utoipa::path(get, path = "/audit/streams/{stream_id}", tag = "audit",
-    params(("stream_id" = String, Path, description = "e.g. `order-<uuid>`")),
+    params(("stream_id" = String, Path, description = "e.g. `order-<uuid>`",
+        pattern = "^[a-z_]+-[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")),
     responses((status = 200, body = Vec<EventView>), (status = 400, body = Problem),
         (status = 401, body = Problem), (status = 403, body = Problem),
         (status = 404, body = Problem)),
@@ -42,8 +43,10 @@ pub async fn get_stream(
 #[into_params(parameter_in = Query)]
 pub struct ExportQuery {
     /// Start after the event at this position (0, the default, is the start of the log).
+    #[param(value_type = Option<i64>, minimum = 0)]
     after: Option<String>,
     /// At most this many events (≥ 1); without it, up to the head when the export started.
+    #[param(value_type = Option<i64>, minimum = 1)]
     limit: Option<String>,
     /// Only events of these types (comma-separated), e.g. `OrderPlaced,PaymentConfirmed`.
     #[serde(rename = "type")]

@@ -12,9 +12,10 @@ use futures_util::{Stream, StreamExt};
 use serde::Deserialize;
 use tillroll_events::LogPosition;
 
-use super::Auditor;
+use crate::auth::Role;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::Query;
+use crate::http::tickets::StreamUser;
 use crate::state::AppState;
 use crate::store::export::EventView;
 
@@ -29,6 +30,12 @@ const MAX_CONNECTION: Duration = Duration::from_secs(300);
 pub struct LiveQuery {
     /// For clients that cannot send the header: as `Last-Event-ID`.
     last_event_id: Option<String>,
+    /// From `POST /auth/sse-ticket`, in place of `Authorization` (for `EventSource`).
+    #[expect(
+        dead_code,
+        reason = "read by the StreamUser extractor; declared for the document"
+    )]
+    ticket: Option<String>,
 }
 
 /// Where to start: after `Last-Event-ID` (header, else query), else at the current head.
@@ -49,21 +56,23 @@ async fn start(
     state.store.resolve(position).await?.ok_or_else(invalid)
 }
 
-/// All new events as `text/event-stream` (data: an `event`; id: its position), with
-/// keep-alive comments; resumes after `Last-Event-ID`.
+/// All new events as `text/event-stream` (event: its type; data: an `event`; id: its
+/// position), with keep-alive comments; resumes after `Last-Event-ID`. `?ticket=` from
+/// `POST /auth/sse-ticket` stands in for `Authorization`.
 #[utoipa::path(get, path = "/events/live", tag = "audit", params(LiveQuery,
         ("Last-Event-ID" = Option<i64>, Header, description = "resume after this position")),
     responses((status = 200, content_type = "text/event-stream", body = EventView,
             description = "one SSE message per event"),
         (status = 400, body = Problem), (status = 401, body = Problem),
         (status = 403, body = Problem)),
-    security(("bearer" = [])))]
+    security(("bearer" = []), ()))]
 pub async fn get_live_events(
-    _: Auditor,
+    StreamUser(user): StreamUser,
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(query): Query<LiveQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    user.require(&[Role::Auditor, Role::Admin])?;
     let after = start(&state, &headers, &query).await?;
     let open = crate::metrics::SseStream::open("live");
     let events = state
@@ -81,7 +90,10 @@ pub async fn get_live_events(
             let _counted = &open;
             let data =
                 serde_json::to_string(&EventView::from(&event)).expect("an event view serialises");
-            Ok(Event::default().id(event.position.to_string()).data(data))
+            Ok(Event::default()
+                .event(event.event_type.as_str())
+                .id(event.position.to_string())
+                .data(data))
         })
         .take_until(tokio::time::sleep(MAX_CONNECTION));
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE).text("keep-alive")))

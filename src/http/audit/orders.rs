@@ -37,6 +37,7 @@ pub async fn get_order_history(
 #[into_params(parameter_in = Query)]
 pub struct AtQuery {
     /// RFC 3339 time; now if absent.
+    #[param(value_type = Option<chrono::DateTime<chrono::Utc>>)]
     at: Option<String>,
 }
 

@@ -62,9 +62,10 @@ pub async fn get_latest_tree_head(
 #[serde(deny_unknown_fields)]
 pub struct HeadsQuery {
     /// 1 to 100, default 20.
-    #[param(value_type = Option<i64>)]
+    #[param(schema_with = crate::http::limits::page_limit)]
     limit: Option<String>,
     /// `next_cursor` of the previous page.
+    #[param(schema_with = crate::http::limits::cursor)]
     cursor: Option<String>,
 }
 
@@ -139,9 +140,10 @@ fn hexes(hashes: &[[u8; 32]]) -> Vec<String> {
 #[serde(deny_unknown_fields)]
 pub struct InclusionQuery {
     /// The event to prove.
+    #[param(value_type = Uuid)]
     event_id: Option<String>,
     /// The size of the tree to prove it in (a signed tree head's); default: the latest head's.
-    #[param(value_type = Option<i64>)]
+    #[param(value_type = Option<i64>, minimum = 1)]
     tree_size: Option<String>,
 }
 
@@ -207,10 +209,10 @@ pub async fn get_inclusion_proof(
 #[serde(deny_unknown_fields)]
 pub struct ConsistencyQuery {
     /// The smaller tree size (≥ 1).
-    #[param(value_type = i64)]
+    #[param(value_type = i64, minimum = 1)]
     first: Option<String>,
     /// The larger tree size; default: the latest head's.
-    #[param(value_type = Option<i64>)]
+    #[param(value_type = Option<i64>, minimum = 1)]
     second: Option<String>,
 }
 

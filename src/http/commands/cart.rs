@@ -26,12 +26,14 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct AddItemBody {
     pub product_id: Uuid,
     /// 1 to 1000; adds to the line already in the cart.
+    #[schema(minimum = 1, maximum = 1000)]
     pub quantity: i64,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ChangeItemBody {
     /// 0 to 1000; 0 removes the line.
+    #[schema(minimum = 0, maximum = 1000)]
     pub quantity: i64,
 }
 

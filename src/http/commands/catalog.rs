@@ -57,17 +57,24 @@ fn currency(raw: String) -> Result<crate::domain::money::Currency, FieldError> {
 #[derive(utoipa::ToSchema)]
 #[expect(dead_code, reason = "documents the body, which is read field by field")]
 pub struct CreateProductBody {
+    #[schema(schema_with = crate::http::limits::product_name)]
     name: String,
+    #[schema(schema_with = crate::http::limits::description)]
     description: Option<String>,
     /// A slug like `home-office`; a new slug creates a category.
+    #[schema(schema_with = crate::http::limits::category)]
     category: String,
     /// Minor units, `1 ..= 10^12`.
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_i64)]
     price: i64,
     /// Only `KES`, the default.
+    #[schema(schema_with = crate::http::limits::currency)]
     currency: Option<String>,
     /// The opening count, `≥ 0` (default 0).
+    #[schema(minimum = 0)]
     initial_stock: Option<i64>,
     /// A Kenyan mobile number, e.g. `0712345678`.
+    #[schema(schema_with = crate::http::limits::phone)]
     payout_phone: Option<String>,
 }
 
@@ -75,11 +82,17 @@ pub struct CreateProductBody {
 #[derive(utoipa::ToSchema)]
 #[expect(dead_code, reason = "documents the body, which is read field by field")]
 pub struct UpdateProductBody {
+    #[schema(schema_with = crate::http::limits::product_name)]
     name: Option<String>,
+    #[schema(schema_with = crate::http::limits::description)]
     description: Option<String>,
+    #[schema(schema_with = crate::http::limits::category)]
     category: Option<String>,
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_i64)]
     price: Option<i64>,
+    #[schema(schema_with = crate::http::limits::currency)]
     currency: Option<String>,
+    #[schema(schema_with = crate::http::limits::phone)]
     payout_phone: Option<String>,
 }
 

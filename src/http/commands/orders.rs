@@ -35,35 +35,43 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct CheckoutBody {
     /// The M-Pesa phone: `07…`, `01…`, `+254…` or `254…`.
+    #[schema(schema_with = crate::http::limits::phone)]
     pub phone: String,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ItemBody {
     pub product_id: Uuid,
+    #[schema(minimum = 1, maximum = 1000)]
     pub quantity: i64,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct PlaceOrderBody {
+    #[schema(min_items = 1)]
     pub items: Vec<ItemBody>,
+    #[schema(schema_with = crate::http::limits::phone)]
     pub phone: String,
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct CancelBody {
+    #[schema(schema_with = crate::http::limits::cancel_reason)]
     pub reason: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct PaymentBody {
     /// Another phone for this attempt; the last one is used if absent.
+    #[schema(schema_with = crate::http::limits::phone)]
     pub phone: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct ShipBody {
+    #[schema(schema_with = crate::http::limits::shipment_text)]
     pub carrier: Option<String>,
+    #[schema(schema_with = crate::http::limits::shipment_text)]
     pub tracking_number: Option<String>,
 }
 

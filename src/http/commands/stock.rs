@@ -29,6 +29,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[expect(dead_code, reason = "documents the body, which is read field by field")]
 pub struct StockLevelBody {
     /// The counted stock, `≥ 0` and not below what open orders hold.
+    #[schema(minimum = 0)]
     on_hand: i64,
 }
 
@@ -39,6 +40,7 @@ pub struct StockAdjustmentBody {
     /// Added to `on_hand` (negative removes).
     delta: i64,
     /// Why, 1 to 200 characters.
+    #[schema(schema_with = crate::http::limits::reason)]
     reason: String,
 }
 

@@ -30,9 +30,12 @@ pub fn router() -> OpenApiRouter<AppState> {
 struct NewWebhook {
     /// `http(s)://…`; loopback and private addresses are refused unless
     /// `TILLROLL_WEBHOOKS_ALLOW_PRIVATE=true`.
+    #[schema(schema_with = crate::http::limits::webhook_url)]
     url: String,
     /// Event types (`OrderPlaced`, …), or `["*"]` for every event.
+    #[schema(schema_with = crate::http::limits::event_types)]
     event_types: Vec<String>,
+    #[schema(schema_with = crate::http::limits::webhook_description)]
     description: Option<String>,
 }
 
@@ -40,8 +43,11 @@ struct NewWebhook {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct WebhookChange {
+    #[schema(schema_with = crate::http::limits::webhook_url)]
     url: Option<String>,
+    #[schema(schema_with = crate::http::limits::event_types)]
     event_types: Option<Vec<String>>,
+    #[schema(schema_with = crate::http::limits::webhook_description)]
     description: Option<String>,
     /// `false` re-enables it: deliveries resume from the first undelivered event.
     disabled: Option<bool>,
@@ -94,9 +100,15 @@ fn checked_description(description: Option<String>) -> Result<Option<String>, Ap
             "description",
             "is longer than 500 characters",
         )),
-        Some(d) if d.chars().any(|c| c.is_control() && c != '\n' && c != '\t') => Err(
-            ApiError::field("description", "contains control characters"),
-        ),
+        Some(d)
+            if d.chars()
+                .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) =>
+        {
+            Err(ApiError::field(
+                "description",
+                "contains control characters",
+            ))
+        }
         other => Ok(other),
     }
 }

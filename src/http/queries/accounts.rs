@@ -122,8 +122,10 @@ async fn get_user(
 #[into_params(parameter_in = Query)]
 struct ListUsers {
     /// 1 to 100, default 20.
+    #[param(schema_with = crate::http::limits::page_limit)]
     limit: Option<i64>,
     /// `next_cursor` of the previous page.
+    #[param(schema_with = crate::http::limits::cursor)]
     cursor: Option<String>,
 }
 
@@ -132,7 +134,7 @@ pub type UserPage = Page<UserView>;
 /// Accounts, newest first (admins).
 #[utoipa::path(get, path = "/users", tag = "accounts", security(("bearer" = [])),
     params(ListUsers),
-    responses((status = 200, body = UserPage), (status = 400, body = Problem),
+    responses((status = 200, body = Page<UserView>), (status = 400, body = Problem),
               (status = 401, body = Problem), (status = 403, body = Problem)))]
 async fn list_users(
     State(state): State<AppState>,

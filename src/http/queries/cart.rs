@@ -28,7 +28,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct CartListQuery {
     /// 1 to 100, default 20.
+    #[param(schema_with = crate::http::limits::page_limit)]
     limit: Option<i64>,
+    #[param(schema_with = crate::http::limits::cursor)]
     cursor: Option<String>,
 }
 

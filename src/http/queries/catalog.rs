@@ -128,7 +128,7 @@ async fn list_categories(
 #[into_params(parameter_in = Query)]
 pub struct HomeQuery {
     /// Products per category, 1 to 50 (default 8).
-    #[param(value_type = Option<i64>)]
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 50)]
     per_category: Option<String>,
 }
 

@@ -105,9 +105,12 @@ pub struct TrackingStep {
 #[serde(deny_unknown_fields)]
 pub struct OrderListQuery {
     /// `pending_payment | paid | shipped | delivered | cancelled | expired`
+    #[param(schema_with = crate::http::limits::order_status)]
     status: Option<String>,
     /// 1 to 100, default 20.
+    #[param(schema_with = crate::http::limits::page_limit)]
     limit: Option<i64>,
+    #[param(schema_with = crate::http::limits::cursor)]
     cursor: Option<String>,
 }
 

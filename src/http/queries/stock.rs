@@ -49,9 +49,10 @@ pub struct StockQuery {
     #[param(value_type = Option<i64>)]
     below: Option<String>,
     /// 1 to 100, default 20.
-    #[param(value_type = Option<i64>)]
+    #[param(schema_with = crate::http::limits::page_limit)]
     limit: Option<String>,
     /// `next_cursor` of the previous page.
+    #[param(schema_with = crate::http::limits::cursor)]
     cursor: Option<String>,
 }
 

@@ -65,7 +65,7 @@ pub type WebhookPage = Page<WebhookView>;
 
 /// Every webhook subscription, oldest first (admins).
 #[utoipa::path(get, path = "/webhooks", tag = "webhooks", security(("bearer" = [])),
-    responses((status = 200, body = WebhookPage), (status = 401, body = Problem),
+    responses((status = 200, body = Page<WebhookView>), (status = 401, body = Problem),
               (status = 403, body = Problem)))]
 async fn list_webhooks(
     State(state): State<AppState>,
@@ -117,8 +117,10 @@ pub struct DeliveryView {
 #[into_params(parameter_in = Query)]
 struct ListDeliveries {
     /// 1 to 100, default 20.
+    #[param(schema_with = crate::http::limits::page_limit)]
     limit: Option<i64>,
     /// `next_cursor` of the previous page.
+    #[param(schema_with = crate::http::limits::cursor)]
     cursor: Option<String>,
 }
 
@@ -127,7 +129,7 @@ pub type DeliveryPage = Page<DeliveryView>;
 /// A subscription's delivery attempts, newest first (admins).
 #[utoipa::path(get, path = "/webhooks/{id}/deliveries", tag = "webhooks",
     security(("bearer" = [])), params(("id" = Uuid, Path), ListDeliveries),
-    responses((status = 200, body = DeliveryPage), (status = 400, body = Problem),
+    responses((status = 200, body = Page<DeliveryView>), (status = 400, body = Problem),
               (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem)))]
 async fn list_deliveries(

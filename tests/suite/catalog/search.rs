@@ -138,6 +138,8 @@ async fn filters_narrow_the_listing() {
     );
     assert_eq!(shop.names("min_price=12000000").await, ["Gaming laptop"]);
     assert_eq!(shop.names("max_price=150000").await, ["Kettle whistle"]);
+    // An inverted range matches nothing (every bound is valid on its own, as the document says).
+    assert!(shop.names("min_price=500&max_price=100").await.is_empty());
     assert_eq!(
         sorted(shop.names(&format!("seller_id={}", shop.seller_b)).await),
         ["Gaming laptop", "Kettle whistle"]
@@ -222,7 +224,6 @@ async fn bad_query_parameters_name_their_field() {
         ("sort=cheapest", vec!["sort"]),
         ("min_price=-1", vec!["min_price"]),
         ("max_price=1.5", vec!["max_price"]),
-        ("min_price=500&max_price=100", vec!["max_price"]),
         ("seller_id=someone", vec!["seller_id"]),
         ("in_stock=yes", vec!["in_stock"]),
         ("category=Phones", vec!["category"]),

@@ -62,11 +62,11 @@ fn an_empty_order_is_refused() {
 }
 
 #[test]
-fn quantities_are_checked_after_merging() {
+fn quantities_are_checked_per_line_and_after_merging() {
     let cmd = place_cmd(vec![line(KETTLE, 100, 600), line(KETTLE, 100, 401)]);
     assert_eq!(
         place(&given(&[]), &cmd),
-        Err(OrderError::InvalidQuantity {
+        Err(OrderError::MergedQuantityTooLarge {
             product_id: KETTLE,
             quantity: 1001
         })

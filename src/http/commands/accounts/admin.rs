@@ -28,9 +28,12 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UserBody {
+    #[schema(schema_with = crate::http::limits::person_name)]
     name: Option<String>,
+    #[schema(schema_with = crate::http::limits::phone)]
     phone: Option<String>,
     /// `customer`, `seller`, `admin` or `auditor`.
+    #[schema(schema_with = crate::http::limits::role)]
     role: Option<String>,
     /// `true` blocks the account at once (its tokens stop working); `false` unblocks it.
     disabled: Option<bool>,

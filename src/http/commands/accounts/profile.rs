@@ -32,8 +32,11 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ProfileBody {
+    #[schema(schema_with = crate::http::limits::person_name)]
     pub name: Option<String>,
+    #[schema(schema_with = crate::http::limits::phone)]
     pub phone: Option<String>,
+    #[schema(schema_with = crate::http::limits::gender)]
     pub gender: Option<String>,
 }
 

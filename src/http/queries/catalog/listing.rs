@@ -22,14 +22,16 @@ const MAX_QUERY_CHARS: usize = 200;
 pub struct ProductQuery {
     /// Full-text search over name and description, web-search syntax (`"exact phrase"`,
     /// `-without`, `or`).
+    #[param(max_length = 200)]
     q: Option<String>,
     /// A category slug.
+    #[param(schema_with = crate::http::limits::category)]
     category: Option<String>,
     /// Minor units, inclusive.
-    #[param(value_type = Option<i64>)]
+    #[param(value_type = Option<i64>, minimum = 0)]
     min_price: Option<String>,
     /// Minor units, inclusive.
-    #[param(value_type = Option<i64>)]
+    #[param(value_type = Option<i64>, minimum = 0)]
     max_price: Option<String>,
     #[param(value_type = Option<Uuid>)]
     seller_id: Option<String>,
@@ -37,11 +39,13 @@ pub struct ProductQuery {
     #[param(value_type = Option<bool>)]
     in_stock: Option<String>,
     /// `newest` (default), `price_asc`, `price_desc` or `name`.
+    #[param(schema_with = crate::http::limits::product_sort)]
     sort: Option<String>,
     /// 1 to 100, default 20.
-    #[param(value_type = Option<i64>)]
+    #[param(schema_with = crate::http::limits::page_limit)]
     limit: Option<String>,
     /// `next_cursor` of the previous page.
+    #[param(schema_with = crate::http::limits::cursor)]
     cursor: Option<String>,
 }
 
@@ -151,11 +155,7 @@ impl TryFrom<ProductQuery> for Filters {
         }
         filters.min_price = price("min_price", query.min_price.as_deref(), &mut errors);
         filters.max_price = price("max_price", query.max_price.as_deref(), &mut errors);
-        if let (Some(min), Some(max)) = (filters.min_price, filters.max_price)
-            && max < min
-        {
-            errors.push(problem("max_price", "must not be below min_price"));
-        }
+        // (A range with max below min is no error: it matches nothing, an empty page.)
         if let Some(raw) = query.seller_id {
             match Uuid::parse_str(raw.trim()) {
                 Ok(id) => filters.seller_id = Some(id),

@@ -18,6 +18,7 @@ use super::{tracking, visible_order};
 use crate::http::auth::User;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::Path;
+use crate::http::tickets::StreamUser;
 use crate::state::AppState;
 
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -26,14 +27,16 @@ const MAX_LIFETIME: Duration = Duration::from_secs(30);
 const RETRY: Duration = Duration::from_secs(1);
 
 /// Live tracking updates of one order.
-#[utoipa::path(get, path = "/orders/{id}/events", tag = "orders", params(("id" = Uuid, Path)),
-    security(("bearer" = [])),
+#[utoipa::path(get, path = "/orders/{id}/events", tag = "orders", params(("id" = Uuid, Path),
+        ("ticket" = Option<String>, Query,
+            description = "from `POST /auth/sse-ticket`, in place of `Authorization`")),
+    security(("bearer" = []), ()),
     responses((status = 200, content_type = "text/event-stream",
             description = "`tracking` events: `{order_id, status, history, order}`"),
         (status = 401, body = Problem), (status = 404, body = Problem)))]
 pub(super) async fn order_events(
     State(state): State<AppState>,
-    user: User,
+    StreamUser(user): StreamUser,
     Path(id): Path<Uuid>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let head = state.store.head().await?;
