@@ -9,6 +9,7 @@ pub mod customers;
 pub mod lease;
 pub mod orders;
 mod rebuild;
+pub mod refunds;
 mod runner;
 
 use async_trait::async_trait;
@@ -86,6 +87,7 @@ pub fn all() -> Vec<std::sync::Arc<dyn Projector>> {
         std::sync::Arc::new(customers::CustomersProjector),
         std::sync::Arc::new(carts::CartsProjector),
         std::sync::Arc::new(orders::OrdersProjector),
+        std::sync::Arc::new(refunds::RefundsProjector),
     ]
 }
 

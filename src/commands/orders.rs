@@ -3,6 +3,7 @@
 //! every transition appends its stock effects (`order::stock_effects`) in the same transaction.
 
 mod place;
+mod refund;
 mod view;
 
 use tillroll_events::{OrderEvent, StreamId};
@@ -22,9 +23,10 @@ impl From<OrderError> for Rejection {
     fn from(error: OrderError) -> Self {
         let message = error.to_string();
         match error {
-            OrderError::NotFound | OrderError::UnknownAttempt | OrderError::UnknownPayment => {
-                Rejection::not_found(message)
-            }
+            OrderError::NotFound
+            | OrderError::UnknownAttempt
+            | OrderError::UnknownPayment
+            | OrderError::UnknownRefund => Rejection::not_found(message),
             OrderError::EmptyOrder | OrderError::Overflow => Rejection::invalid("items", message),
             OrderError::InvalidQuantity { .. } => Rejection::invalid("quantity", message),
             OrderError::InvalidPrice { .. } => Rejection::invalid("price", message),
@@ -35,6 +37,8 @@ impl From<OrderError> for Rejection {
             | OrderError::AlreadyPaid
             | OrderError::DeadlinePassed
             | OrderError::TooManyAttempts => Rejection::conflict(message),
+            OrderError::NotRefundable { refundable } => Rejection::conflict(message)
+                .with_detail(serde_json::json!({ "refundable": refundable })),
         }
     }
 }

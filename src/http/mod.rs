@@ -16,6 +16,7 @@ mod openapi;
 pub mod ops;
 pub mod queries;
 pub mod server;
+pub mod views;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -264,6 +264,8 @@ async fn round(shop: &Shop<'_>, n: u32) {
             checkout_request_id: Some(format!("ws{n}a")),
             result_code: "1032".into(),
             reason: "cancelled".into(),
+            mpesa_receipt: None,
+            amount: None,
         },
         shop.requested(order, second),
     ];

@@ -6,6 +6,7 @@ mod catalog;
 mod images;
 mod orders;
 pub(crate) mod page;
+mod refunds;
 mod stock;
 pub(crate) mod webhooks;
 
@@ -21,5 +22,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(stock::router())
         .merge(cart::router())
         .merge(orders::router())
+        .merge(refunds::router())
         .merge(webhooks::router())
 }
