@@ -52,7 +52,7 @@ pub async fn record_dispatch(
 }
 
 /// Keeps Daraja's acceptance; the reconciler asks about the payment at `query_at` unless its
-/// result came first.
+/// result came first (or a queue time-out did: then it asks at once).
 pub async fn record_answer(
     pool: &PgPool,
     id: Uuid,
@@ -61,7 +61,8 @@ pub async fn record_answer(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE b2c_dispatches SET conversation_id = coalesce($2, conversation_id), \
-             answered_at = now(), next_query_at = $3 \
+             answered_at = now(), \
+             next_query_at = CASE WHEN timed_out_at IS NULL THEN $3 ELSE next_query_at END \
          WHERE id = $1 AND settled_at IS NULL",
     )
     .bind(id)

@@ -7,6 +7,7 @@ mod callbacks;
 mod flow;
 mod outage;
 mod oversell;
+mod refunds;
 mod rules;
 
 use std::sync::Arc;
