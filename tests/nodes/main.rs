@@ -22,4 +22,5 @@ mod outage;
 mod pg;
 mod replica;
 mod restore;
+mod simulator;
 mod transactions;

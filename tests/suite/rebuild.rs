@@ -292,6 +292,38 @@ async fn round(shop: &Shop<'_>, n: u32) {
     ] {
         shop.one(StreamId::order(order), event, Uuid::nil()).await;
     }
+    // Part of it refunded by B2C, one refund failing first.
+    let (refund, failed_refund) = (Uuid::now_v7(), Uuid::now_v7());
+    let refunds = [(failed_refund, 40_000), (refund, 30_000)]
+        .into_iter()
+        .map(|(id, amount)| OrderEvent::RefundRequested {
+            order_id: order,
+            customer_id: alice,
+            refund_id: id,
+            amount,
+            phone: "254722000002".into(),
+            reason: "a dent".into(),
+            requested_at: shop.now,
+        })
+        .chain([
+            OrderEvent::RefundFailed {
+                order_id: order,
+                refund_id: failed_refund,
+                result_code: "2001".into(),
+                reason: "refused".into(),
+                failed_at: shop.now,
+            },
+            OrderEvent::RefundCompleted {
+                order_id: order,
+                refund_id: refund,
+                amount: 30_000,
+                mpesa_receipt: format!("TLC{n}"),
+                completed_at: shop.now,
+            },
+        ]);
+    for event in refunds {
+        shop.one(StreamId::order(order), event, Uuid::nil()).await;
+    }
 
     // Carol: one order cancelled, one expired, one paid the wrong amount; a cart left open.
     let [cancelled, expired, mismatched] = std::array::from_fn(|_| Uuid::now_v7());
