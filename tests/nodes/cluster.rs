@@ -73,16 +73,14 @@ impl Cluster {
     }
 
     /// `n` nodes paying through their built-in simulator (its state in the database).
-    pub async fn start_simulated(database_url: String, pool: PgPool, n: usize) -> Self {
-        Self::start_inner(
-            database_url,
-            pool,
-            n,
-            FakeMode::NoCallback,
-            Vec::new(),
-            true,
-        )
-        .await
+    pub async fn start_simulated(
+        database_url: String,
+        pool: PgPool,
+        n: usize,
+        extra_env: Vec<(String, String)>,
+    ) -> Self {
+        let mode = FakeMode::NoCallback;
+        Self::start_inner(database_url, pool, n, mode, extra_env, true).await
     }
 
     pub async fn start_with(
@@ -140,7 +138,21 @@ impl Cluster {
 
     /// Starts one more node; its index.
     pub fn spawn_node(&mut self) -> usize {
-        let port = free_port();
+        self.spawn_on(free_port())
+    }
+
+    /// Starts a node in place of node `i` (stopped or killed), on its port: the same server
+    /// restarted.
+    pub fn respawn_node(&mut self, i: usize) -> usize {
+        let port = self.nodes[i]
+            .base
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok());
+        self.spawn_on(port.expect("a node's base ends with its port"))
+    }
+
+    fn spawn_on(&mut self, port: u16) -> usize {
         let index = self.nodes.len();
         let log = self.logs.join(format!("node-{index}.log"));
         let out = std::fs::File::create(&log).expect("node log");
