@@ -213,6 +213,8 @@ impl Order {
 
 impl Aggregate for Order {
     type Event = OrderEvent;
+    /// 2: refunds, `payment.refunded_amount`, money received but refused.
+    const STATE_VERSION: i32 = 2;
 
     fn evolve(&mut self, event: &OrderEvent) {
         match event {
