@@ -9,7 +9,9 @@
 CREATE TABLE b2c_dispatches (
     id uuid PRIMARY KEY,
     kind text NOT NULL CHECK (kind IN ('refund', 'payout')),
+    -- A refund's order, or a payout's seller.
     order_id uuid,
+    seller_id uuid,
     holder text NOT NULL,
     epoch bigint NOT NULL,
     recorded_at timestamptz NOT NULL DEFAULT now(),

@@ -191,7 +191,7 @@ impl Application {
             read_pool,
             read_progress,
             projector_names: Arc::new(projectors.iter().map(|p| p.name()).collect()),
-            commands: Commands::new(store.clone()),
+            commands: Commands::new(store.clone()).with_platform_fee(config.platform_fee_bps),
             store,
             pool,
             jwt: Arc::new(JwtKeys::new(jwt_secret.as_bytes())),

@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod customers;
 pub mod lease;
 pub mod orders;
+pub mod payouts;
 mod rebuild;
 pub mod refunds;
 mod runner;
@@ -88,6 +89,7 @@ pub fn all() -> Vec<std::sync::Arc<dyn Projector>> {
         std::sync::Arc::new(carts::CartsProjector),
         std::sync::Arc::new(orders::OrdersProjector),
         std::sync::Arc::new(refunds::RefundsProjector),
+        std::sync::Arc::new(payouts::PayoutsProjector),
     ]
 }
 

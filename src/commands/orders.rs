@@ -183,14 +183,25 @@ impl Commands {
         .await
     }
 
+    /// Delivered: and, in the same transaction, what the order's lines earned each seller.
     pub async fn deliver_order(
         &self,
         ctx: &CommandContext,
         order_id: Uuid,
     ) -> Result<Outcome<Order>, CommandError> {
+        let ctx = ctx.clone().correlated(order_id);
         let now = ctx.now;
-        self.transition(ctx, order_id, move |o| {
-            order::deliver(o, &order::Deliver { now })
+        let fee_bps = self.platform_fee_bps();
+        let current = self.load_order(&ctx, order_id).await?;
+        let stream = StreamId::order(order_id);
+        self.run(&ctx, &order_streams(&current), async move |uow| {
+            let (before, _) = uow.load::<Order>(&stream).await?;
+            let events = order::deliver(&before, &order::Deliver { now })?;
+            let mut after = before.clone();
+            events.iter().for_each(|e| after.evolve(e));
+            append_with_effects(uow, &before, events).await?;
+            super::payouts::record_earnings(uow, &after, fee_bps, now).await?;
+            Ok(after)
         })
         .await
     }

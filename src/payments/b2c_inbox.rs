@@ -23,7 +23,10 @@ pub const PAYOUT: &str = "payout";
 pub struct Dispatch {
     pub id: Uuid,
     pub kind: String,
+    /// A refund's order.
     pub order_id: Option<Uuid>,
+    /// A payout's seller.
+    pub seller_id: Option<Uuid>,
 }
 
 /// Records, under the B2C reactor's lease, that this payment is about to be sent; `false`
@@ -35,14 +38,15 @@ pub async fn record_dispatch(
     dispatch: &Dispatch,
 ) -> Result<bool, sqlx::Error> {
     let inserted = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO b2c_dispatches (id, kind, order_id, holder, epoch) \
-         SELECT $1, $2, $3, $5, $6 WHERE {} \
+        "INSERT INTO b2c_dispatches (id, kind, order_id, seller_id, holder, epoch) \
+         SELECT $1, $2, $3, $4, $6, $7 WHERE {} \
          ON CONFLICT (id) DO NOTHING",
-        fence_sql(4)
+        fence_sql(5)
     )))
     .bind(dispatch.id)
     .bind(&dispatch.kind)
     .bind(dispatch.order_id)
+    .bind(dispatch.seller_id)
     .bind(&fence.lease)
     .bind(&fence.holder)
     .bind(fence.epoch)
@@ -110,8 +114,17 @@ pub async fn pending_result(
     pool: &PgPool,
     originator_conversation_id: &str,
 ) -> Result<Option<(Dispatch, serde_json::Value, bool)>, sqlx::Error> {
-    let row: Option<(Uuid, String, Option<Uuid>, serde_json::Value, bool)> = sqlx::query_as(
-        "SELECT d.id, d.kind, d.order_id, r.body, q.id IS NOT NULL FROM b2c_results r \
+    type Row = (
+        Uuid,
+        String,
+        Option<Uuid>,
+        Option<Uuid>,
+        serde_json::Value,
+        bool,
+    );
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT d.id, d.kind, d.order_id, d.seller_id, r.body, q.id IS NOT NULL \
+         FROM b2c_results r \
          LEFT JOIN b2c_status_queries q ON q.id::text = r.originator_conversation_id \
          JOIN b2c_dispatches d ON d.id = coalesce(q.dispatch_id, \
              CASE WHEN r.originator_conversation_id ~* '^[0-9a-f-]{36}$' \
@@ -121,8 +134,14 @@ pub async fn pending_result(
     .bind(originator_conversation_id)
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(|(id, kind, order_id, body, is_status)| {
-        (Dispatch { id, kind, order_id }, body, is_status)
+    Ok(row.map(|(id, kind, order_id, seller_id, body, is_status)| {
+        let dispatch = Dispatch {
+            id,
+            kind,
+            order_id,
+            seller_id,
+        };
+        (dispatch, body, is_status)
     }))
 }
 
@@ -206,7 +225,7 @@ pub async fn record_status_query(
 /// Payments due for a transaction status query, oldest first.
 pub async fn due_for_query(pool: &PgPool, limit: i64) -> Result<Vec<Dispatch>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, kind, order_id FROM b2c_dispatches \
+        "SELECT id, kind, order_id, seller_id FROM b2c_dispatches \
          WHERE settled_at IS NULL AND next_query_at <= now() ORDER BY next_query_at LIMIT $1",
     )
     .bind(limit)

@@ -1,5 +1,5 @@
 //! The B2C reactor: follows the log from its own checkpoint and, for every `RefundRequested`
-//! (read only once its order committed), sends the B2C payment outside any transaction and
+//! and `PayoutRequested` (read only once committed), sends the B2C payment outside any transaction and
 //! keeps Daraja's acceptance; the result comes by callback (`b2c_results`), or the
 //! reconciler asks (`timers`).
 //!
@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use tillroll_events::{LogPosition, OrderEvent, RecordedEvent};
+use tillroll_events::{LogPosition, OrderEvent, RecordedEvent, SellerEvent};
 use tillroll_projections::lease::Fence;
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -22,6 +22,7 @@ use crate::commands::{CommandContext, CommandError};
 use crate::domain::money;
 use crate::domain::order::{RefundResult, RefundStatus};
 use crate::domain::payment::account_reference;
+use crate::domain::seller::PayoutStatus;
 use crate::payments::b2c_inbox::{self, Dispatch};
 use crate::payments::{B2cPayment, GatewayError};
 use crate::state::AppState;
@@ -51,7 +52,10 @@ async fn follow(
     let mut subscription = state
         .store
         .subscribe(from)
-        .only_types(vec!["RefundRequested".to_owned()])
+        .only_types(vec![
+            "RefundRequested".to_owned(),
+            "PayoutRequested".to_owned(),
+        ])
         .batch_size(100);
     loop {
         let batch = tokio::select! {
@@ -94,63 +98,99 @@ pub fn result_urls(state: &AppState) -> (String, String) {
     )
 }
 
-async fn handle(state: &AppState, fence: &Fence, event: &RecordedEvent) -> Result<(), sqlx::Error> {
-    let Ok(OrderEvent::RefundRequested {
+/// One B2C payment to send: what it pays and to whom.
+struct Job {
+    dispatch: Dispatch,
+    phone: String,
+    amount: i64,
+    remarks: String,
+    occasion: &'static str,
+}
+
+/// The payment a `RefundRequested` or `PayoutRequested` asks for, if it is still requested.
+async fn job_of(state: &AppState, event: &RecordedEvent) -> Option<Job> {
+    let ctx = CommandContext::system(Uuid::now_v7(), Utc::now());
+    if let Ok(OrderEvent::RefundRequested {
         order_id,
         refund_id,
         amount,
         phone,
         ..
     }) = event.decode::<OrderEvent>()
-    else {
-        return Ok(());
-    };
-    let ctx = CommandContext::system(order_id, Utc::now()).caused_by(event.event_id);
-    let order = match state.commands.load_order(&ctx, order_id).await {
-        Ok(order) => order,
-        Err(error) => {
-            tracing::warn!(%error, %order_id, "refund of no order");
-            return Ok(());
-        }
-    };
-    if order
-        .refund(refund_id)
-        .is_none_or(|r| r.status != RefundStatus::Requested)
     {
-        return Ok(());
+        let order = state.commands.load_order(&ctx, order_id).await.ok()?;
+        let refund = order.refund(refund_id)?;
+        return (refund.status == RefundStatus::Requested).then(|| Job {
+            dispatch: Dispatch {
+                id: refund_id,
+                kind: b2c_inbox::REFUND.to_owned(),
+                order_id: Some(order_id),
+                seller_id: None,
+            },
+            phone,
+            amount,
+            remarks: format!("Refund for order {}", account_reference(order_id)),
+            occasion: "refund",
+        });
     }
-    let Some(amount_shillings) = money::whole_shillings(amount) else {
+    if let Ok(SellerEvent::PayoutRequested {
+        seller_id,
+        payout_id,
+        phone,
+        amount,
+        ..
+    }) = event.decode::<SellerEvent>()
+    {
+        let ledger = state.commands.load_ledger(seller_id).await.ok()?;
+        let payout = ledger.payout(payout_id)?;
+        return (payout.status == PayoutStatus::Requested).then(|| Job {
+            dispatch: Dispatch {
+                id: payout_id,
+                kind: b2c_inbox::PAYOUT.to_owned(),
+                order_id: None,
+                seller_id: Some(seller_id),
+            },
+            phone,
+            amount,
+            remarks: "Marketplace payout".to_owned(),
+            occasion: "payout",
+        });
+    }
+    None
+}
+
+async fn handle(state: &AppState, fence: &Fence, event: &RecordedEvent) -> Result<(), sqlx::Error> {
+    let Some(job) = job_of(state, event).await else {
+        return Ok(());
+    };
+    let id = job.dispatch.id;
+    let Some(amount_shillings) = money::whole_shillings(job.amount) else {
         let refused = RefundResult::NotPaid {
             result_code: "amount".to_owned(),
             reason: "M-Pesa B2C pays whole shillings only".to_owned(),
         };
-        return record(state, &ctx, order_id, refund_id, refused).await;
+        return record(state, &job.dispatch, refused).await;
     };
-    let dispatch = Dispatch {
-        id: refund_id,
-        kind: b2c_inbox::REFUND.to_owned(),
-        order_id: Some(order_id),
-    };
-    if !b2c_inbox::record_dispatch(&state.pool, fence, &dispatch).await? {
-        tracing::warn!(%order_id, %refund_id, "B2C refund already dispatched (or lease lost): not sent again");
+    if !b2c_inbox::record_dispatch(&state.pool, fence, &job.dispatch).await? {
+        tracing::warn!(payment = %id, "B2C payment already dispatched (or lease lost): not sent again");
         return Ok(());
     }
     let (result_url, timeout_url) = result_urls(state);
     let payment = B2cPayment {
-        originator_conversation_id: refund_id,
-        phone,
+        originator_conversation_id: id,
+        phone: job.phone,
         amount_shillings,
-        remarks: format!("Refund for order {}", account_reference(order_id)),
-        occasion: "refund".to_owned(),
+        remarks: job.remarks,
+        occasion: job.occasion.to_owned(),
         result_url,
         timeout_url,
     };
     // Seen through to its recorded answer even if the lease is lost meanwhile (as the STK
     // push): the answer is a fact about a payment already sent.
-    let (state, fence) = (state.clone(), fence.clone());
+    let (state, fence, dispatch) = (state.clone(), fence.clone(), job.dispatch);
     let sent = tokio::spawn(async move {
         if !fence.holds(&state.pool).await.unwrap_or(false) {
-            tracing::warn!(%order_id, "lease lost before the B2C payment was sent: not sent");
+            tracing::warn!(payment = %id, "lease lost before the B2C payment was sent: not sent");
             return Ok(());
         }
         let answer = state.b2c.b2c_payment(&payment).await;
@@ -159,15 +199,14 @@ async fn handle(state: &AppState, fence: &Fence, event: &RecordedEvent) -> Resul
         match answer {
             Ok(conversation_id) => {
                 state.metrics.payment("b2c_accepted");
-                b2c_inbox::record_answer(&state.pool, refund_id, Some(&conversation_id), recheck)
-                    .await?;
+                b2c_inbox::record_answer(&state.pool, id, Some(&conversation_id), recheck).await?;
                 // The result may have come first (the simulator answers in milliseconds).
                 let settled = state
                     .commands
-                    .settle_b2c_result(&refund_id.to_string(), state.config.reconcile_after)
+                    .settle_b2c_result(&id.to_string(), state.config.reconcile_after)
                     .await;
                 if let Err(error) = settled {
-                    tracing::warn!(%error, %order_id, "B2C result not settled yet");
+                    tracing::warn!(%error, payment = %id, "B2C result not settled yet");
                 }
                 Ok(())
             }
@@ -177,20 +216,20 @@ async fn handle(state: &AppState, fence: &Fence, event: &RecordedEvent) -> Resul
                     reason: b2c_reason(&code, &message),
                     result_code: code,
                 };
-                record(&state, &ctx, order_id, refund_id, refused).await
+                record(&state, &dispatch, refused).await
             }
             // Daraja may have taken it: only a status query may tell.
             Err(GatewayError::Unavailable(why)) => {
                 state.metrics.payment("b2c_unavailable");
-                tracing::warn!(%order_id, %why, "B2C payment of unknown fate; the reconciler asks");
-                b2c_inbox::record_answer(&state.pool, refund_id, None, recheck).await
+                tracing::warn!(payment = %id, %why, "B2C payment of unknown fate; the reconciler asks");
+                b2c_inbox::record_answer(&state.pool, id, None, recheck).await
             }
         }
     });
     match sent.await {
         Ok(recorded) => recorded,
         Err(error) => {
-            tracing::error!(%error, %order_id, "B2C payment task failed");
+            tracing::error!(%error, payment = %id, "B2C payment task failed");
             Ok(())
         }
     }
@@ -199,20 +238,31 @@ async fn handle(state: &AppState, fence: &Fence, event: &RecordedEvent) -> Resul
 /// Records a refusal: no result will come, the dispatch is settled with it.
 async fn record(
     state: &AppState,
-    ctx: &CommandContext,
-    order_id: Uuid,
-    refund_id: Uuid,
+    dispatch: &Dispatch,
     result: RefundResult,
 ) -> Result<(), sqlx::Error> {
-    let settled = state
-        .commands
-        .settle_refund(ctx, order_id, refund_id, result, String::new())
-        .await;
+    let id = dispatch.id;
+    let settled = match (dispatch.order_id, dispatch.seller_id) {
+        (Some(order_id), _) => {
+            let ctx = CommandContext::system(order_id, Utc::now());
+            state
+                .commands
+                .settle_refund(&ctx, order_id, id, result, String::new())
+                .await
+                .map(|_| ())
+        }
+        (None, Some(seller_id)) => state
+            .commands
+            .settle_payout(seller_id, id, result, String::new())
+            .await
+            .map(|_| ()),
+        (None, None) => Ok(()),
+    };
     match settled {
-        Ok(_) => Ok(()),
+        Ok(()) => Ok(()),
         Err(CommandError::Store(crate::store::StoreError::Database(error))) => Err(error),
         Err(error) => {
-            tracing::warn!(%error, %order_id, "the refusal of a B2C payment was not recorded");
+            tracing::warn!(%error, payment = %id, "the refusal of a B2C payment was not recorded");
             Ok(())
         }
     }

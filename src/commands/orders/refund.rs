@@ -48,8 +48,30 @@ impl Commands {
         let ctx = ctx.clone().correlated(order_id);
         let now = ctx.now;
         let also = move || Vec::from(b2c_inbox::settled(refund_id, &result_id, now));
-        self.decide_on_order(&ctx, order_id, also, move |o| {
-            order::settle_refund(o, refund_id, &result, now)
+        let fee_bps = self.platform_fee_bps();
+        let stream = StreamId::order(order_id);
+        let lock = [stream.clone()];
+        self.run(&ctx, &lock, async move |uow| {
+            let (before, _) = uow.load::<Order>(&stream).await?;
+            let events = order::settle_refund(&before, refund_id, &result, now)?;
+            let mut after = before.clone();
+            events.iter().for_each(|e| after.evolve(e));
+            let completed = events.iter().find_map(|e| match e {
+                tillroll_events::OrderEvent::RefundCompleted { amount, .. } => Some(*amount),
+                _ => None,
+            });
+            for write in also() {
+                uow.also(write);
+            }
+            uow.append::<Order>(&stream, events);
+            // A refund of a delivered order takes the sellers' share back from their ledgers.
+            if let Some(amount) = completed {
+                crate::commands::payouts::reverse_earnings(
+                    uow, &after, refund_id, amount, fee_bps, now,
+                )
+                .await?;
+            }
+            Ok(after)
         })
         .await
     }

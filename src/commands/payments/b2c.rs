@@ -1,4 +1,4 @@
-//! Settling a B2C payment (a refund) from the result in the `b2c_results` inbox: the
+//! Settling a B2C payment (a refund or a payout) from the result in the `b2c_results` inbox: the
 //! payment's own result, or the answer to a transaction status query about it.
 
 use std::time::Duration;
@@ -15,6 +15,8 @@ use crate::payments::{B2cOutcome, b2c_inbox};
 pub enum B2cSettlement {
     /// Recorded on the refund (or found already recorded): the order as it now is.
     Refund(Box<Outcome<Order>>),
+    /// Recorded on the payout.
+    Payout,
     /// A status answer that settles nothing yet: asked again later.
     Pending,
     /// No recorded payment has this id (yet), or the result is not in the inbox.
@@ -68,6 +70,11 @@ impl Commands {
                 return Ok(B2cSettlement::Pending);
             }
         };
+        if let (b2c_inbox::PAYOUT, Some(seller_id)) = (dispatch.kind.as_str(), dispatch.seller_id) {
+            self.settle_payout(seller_id, dispatch.id, refund, result_id.to_owned())
+                .await?;
+            return Ok(B2cSettlement::Payout);
+        }
         let Some(order_id) = dispatch
             .order_id
             .filter(|_| dispatch.kind == b2c_inbox::REFUND)

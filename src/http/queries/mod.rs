@@ -6,6 +6,7 @@ mod catalog;
 mod images;
 mod orders;
 pub(crate) mod page;
+mod payouts;
 mod refunds;
 mod stock;
 pub(crate) mod webhooks;
@@ -23,5 +24,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(cart::router())
         .merge(orders::router())
         .merge(refunds::router())
+        .merge(payouts::router())
         .merge(webhooks::router())
 }

@@ -7,6 +7,7 @@ mod callbacks;
 mod flow;
 mod outage;
 mod oversell;
+mod payouts;
 mod refunds;
 mod rules;
 
