@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use tillroll_events::order::OrderLine;
 use tillroll_events::{
     CartEvent, Currency, CustomerEvent, DomainEvent, LogPosition, Metadata, OrderEvent,
-    ProductEvent, StockEvent, StreamId,
+    ProductEvent, SellerEvent, StockEvent, StreamId,
 };
 use uuid::Uuid;
 
@@ -323,6 +323,44 @@ async fn round(shop: &Shop<'_>, n: u32) {
         ]);
     for event in refunds {
         shop.one(StreamId::order(order), event, Uuid::nil()).await;
+    }
+    // Bob's ledger: the delivered kettle earned him, a payout paid it, a refund took part back.
+    let payout = Uuid::now_v7();
+    let phone = "254700000009".to_owned();
+    for event in [
+        SellerEvent::EarningsRecorded {
+            seller_id: bob,
+            order_id: order,
+            phone: phone.clone(),
+            gross: 100_000,
+            fee: 0,
+            net: 100_000,
+            recorded_at: shop.now,
+        },
+        SellerEvent::PayoutRequested {
+            seller_id: bob,
+            payout_id: payout,
+            phone: phone.clone(),
+            amount: 100_000,
+            order_ids: vec![order],
+            requested_at: shop.now,
+        },
+        SellerEvent::PayoutCompleted {
+            seller_id: bob,
+            payout_id: payout,
+            mpesa_receipt: format!("TLP{n}"),
+            completed_at: shop.now,
+        },
+        SellerEvent::EarningsReversed {
+            seller_id: bob,
+            order_id: order,
+            refund_id: refund,
+            phone: phone.clone(),
+            amount: 30_000,
+            reversed_at: shop.now,
+        },
+    ] {
+        shop.one(StreamId::seller(bob), event, Uuid::nil()).await;
     }
 
     // Carol: one order cancelled, one expired, one paid the wrong amount; a cart left open.
