@@ -55,19 +55,16 @@ fn random_secret() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// The STK and B2C gateways, and the simulator behind either when there is one.
+type Gateways = (
+    Arc<dyn MpesaGateway>,
+    Arc<dyn B2cGateway>,
+    Option<Arc<Simulator>>,
+);
+
 /// The real Daraja client when credentials are configured, else the simulator (whose state
 /// is in the database); B2C likewise, with the initiator's credentials.
-fn default_gateways(
-    config: &Config,
-    pool: &PgPool,
-) -> Result<
-    (
-        Arc<dyn MpesaGateway>,
-        Arc<dyn B2cGateway>,
-        Option<Arc<Simulator>>,
-    ),
-    AppError,
-> {
+fn default_gateways(config: &Config, pool: &PgPool) -> Result<Gateways, AppError> {
     let setup = |e: reqwest::Error| AppError::Setup(format!("HTTP client: {e}"));
     let simulator = match (&config.mpesa, &config.mpesa_b2c) {
         (Some(_), Some(_)) => None,
