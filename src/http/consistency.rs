@@ -52,7 +52,8 @@ fn read_models_of(path: &str) -> Option<&'static [&'static str]> {
         "products" | "categories" | "home" | "stock" => Some(&["catalog"]),
         // An order's refunded amount and its refunds come from the refunds read model.
         "orders" => Some(&["orders", "refunds"]),
-        "seller" | "payouts" => Some(&["payouts"]),
+        "payouts" => Some(&["payouts"]),
+        "seller" => Some(&["payouts", "orders", "catalog"]),
         "me" | "users" => Some(&["customers"]),
         _ => None,
     }

@@ -8,6 +8,7 @@ mod orders;
 pub(crate) mod page;
 mod payouts;
 mod refunds;
+mod sales;
 mod stock;
 pub(crate) mod webhooks;
 
@@ -25,5 +26,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(orders::router())
         .merge(refunds::router())
         .merge(payouts::router())
+        .merge(sales::router())
         .merge(webhooks::router())
 }

@@ -199,6 +199,17 @@ async fn each_seller_is_paid_their_net_once_and_a_later_refund_is_carried() {
     let own = own.ok(200)["items"].as_array().unwrap().clone();
     assert_eq!(own.len(), paid_to(&payouts, PHONE_A).len());
     app.get("/payouts", Some(&seller_token)).await.problem(403);
+    // Sales: the delivered lines of A, gross less the 10 % fee.
+    let sales = app.get("/seller/sales", Some(&seller_token)).await;
+    let sales = sales.ok(200);
+    assert_eq!(sales["gross"], 400_000, "{sales}");
+    assert_eq!(sales["fees"], 40_000);
+    assert_eq!(sales["net"], 360_000);
+    assert_eq!(sales["items"][0]["units"], 4);
+    let path = format!("/seller/sales?seller_id={seller_b}");
+    let of_b = app.get(&path, Some(&admin(&app))).await;
+    assert_eq!(of_b.ok(200)["gross"], 50_000);
+    app.get("/seller/sales", Some(&buyer)).await.problem(403);
     app.get("/seller/payouts", Some(&buyer)).await.problem(403);
     app.stop().await;
 }
