@@ -17,7 +17,7 @@ use crate::commands::Commands;
 use crate::config::Config;
 use crate::db;
 use crate::metrics::Metrics;
-use crate::payments::{self, MpesaGateway};
+use crate::payments::{self, B2cGateway, MpesaGateway, Simulator};
 use crate::state::AppState;
 use crate::store::EventStore;
 
@@ -55,16 +55,44 @@ fn random_secret() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// The real Daraja client when credentials are configured, else the simulator.
-fn default_gateway(config: &Config) -> Result<Arc<dyn MpesaGateway>, AppError> {
+/// The STK and B2C gateways, and the simulator behind either when there is one.
+type Gateways = (
+    Arc<dyn MpesaGateway>,
+    Arc<dyn B2cGateway>,
+    Option<Arc<Simulator>>,
+);
+
+/// The real Daraja client when credentials are configured, else the simulator (whose state
+/// is in the database); B2C likewise, with the initiator's credentials.
+fn default_gateways(config: &Config, pool: &PgPool) -> Result<Gateways, AppError> {
     let setup = |e: reqwest::Error| AppError::Setup(format!("HTTP client: {e}"));
-    Ok(match &config.mpesa {
-        Some(daraja) => Arc::new(payments::DarajaClient::new(daraja.clone()).map_err(setup)?),
-        None => {
+    let simulator = match (&config.mpesa, &config.mpesa_b2c) {
+        (Some(_), Some(_)) => None,
+        _ => Some(Arc::new(
+            Simulator::persistent(pool.clone(), Duration::from_secs(1)).map_err(setup)?,
+        )),
+    };
+    let stk: Arc<dyn MpesaGateway> = match (&config.mpesa, &simulator) {
+        (Some(daraja), _) => Arc::new(payments::DarajaClient::new(daraja.clone()).map_err(setup)?),
+        (None, Some(simulator)) => {
             tracing::info!("no Daraja credentials: payments go to the built-in simulator");
-            Arc::new(payments::Simulator::new(Duration::from_secs(1)).map_err(setup)?)
+            simulator.clone()
         }
-    })
+        (None, None) => unreachable!("a simulator exists without Daraja credentials"),
+    };
+    let b2c: Arc<dyn B2cGateway> = match (&config.mpesa, &config.mpesa_b2c, &simulator) {
+        (Some(daraja), Some(b2c), _) => Arc::new(
+            payments::DarajaClient::new(daraja.clone())
+                .map_err(setup)?
+                .with_b2c(b2c.clone()),
+        ),
+        (_, _, Some(simulator)) => {
+            tracing::info!("no B2C initiator: refunds and payouts go to the built-in simulator");
+            simulator.clone()
+        }
+        _ => unreachable!("a simulator exists without B2C credentials"),
+    };
+    Ok((stk, b2c, simulator))
 }
 
 impl Application {
@@ -83,6 +111,16 @@ impl Application {
         pool: PgPool,
         gateway: Option<Arc<dyn MpesaGateway>>,
     ) -> Result<Self, AppError> {
+        Self::build_with_gateways(config, pool, gateway, None).await
+    }
+
+    /// As [`Application::build_with`], with a B2C gateway too (tests pass their fake's).
+    pub async fn build_with_gateways(
+        config: Config,
+        pool: PgPool,
+        gateway: Option<Arc<dyn MpesaGateway>>,
+        b2c: Option<Arc<dyn B2cGateway>>,
+    ) -> Result<Self, AppError> {
         db::migrate(&pool).await?;
         let jwt_secret = match &config.jwt_secret {
             Some(secret) => secret.expose().to_owned(),
@@ -98,10 +136,9 @@ impl Application {
             Some(token) => token.expose().to_owned(),
             None => db::shared_setting(&pool, "mpesa_callback_token", random_secret).await?,
         };
-        let gateway = match gateway {
-            Some(gateway) => gateway,
-            None => default_gateway(&config)?,
-        };
+        let (default_stk, default_b2c, simulator) = default_gateways(&config, &pool)?;
+        let gateway = gateway.unwrap_or(default_stk);
+        let b2c = b2c.unwrap_or(default_b2c);
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -151,11 +188,12 @@ impl Application {
             read_pool,
             read_progress,
             projector_names: Arc::new(projectors.iter().map(|p| p.name()).collect()),
-            commands: Commands::new(store.clone()),
+            commands: Commands::new(store.clone()).with_platform_fee(config.platform_fee_bps),
             store,
             pool,
             jwt: Arc::new(JwtKeys::new(jwt_secret.as_bytes())),
             gateway,
+            b2c,
             callback_token: Arc::new(callback_token),
             login_limiter: LoginLimiter::default(),
             metrics: Arc::new(Metrics::default()),
@@ -167,6 +205,13 @@ impl Application {
         };
         // In the background: the server answers meanwhile.
         tokio::task::spawn_blocking(crate::auth::password::prepare_dummy);
+        // What the simulator promised before a stop is delivered now (the listener is bound:
+        // the callbacks wait in its backlog until the server runs).
+        if let Some(simulator) = simulator {
+            simulator.resume().await.map_err(|e| {
+                AppError::Setup(format!("the simulator's state in the database: {e}"))
+            })?;
+        }
         crate::commands::accounts::ensure_admin(&state)
             .await
             .map_err(|e| {

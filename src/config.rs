@@ -33,6 +33,13 @@ pub struct Config {
     pub reservation_ttl: Duration,
     /// `None`: no Daraja credentials, the built-in simulator answers.
     pub mpesa: Option<DarajaConfig>,
+    /// `None`: no B2C initiator configured, refunds and payouts go to the simulator.
+    pub mpesa_b2c: Option<crate::payments::B2cConfig>,
+    /// The platform's share of each delivered line, in basis points
+    /// (`TILLROLL_PLATFORM_FEE_BPS`, default 0).
+    pub platform_fee_bps: u32,
+    /// How often each seller's balance is paid out (`TILLROLL_PAYOUT_EVERY`, default `1h`).
+    pub payout_every: Duration,
     pub callback_token: Option<Secret>,
     pub cors: CorsOrigins,
     /// Where a private Postgres cluster lives when no server answers (`TILLROLL_DATA_DIR`).
@@ -148,6 +155,16 @@ impl Config {
             _ => None,
         };
         let mpesa = daraja_config(&get)?;
+        let mpesa_b2c = b2c_config(&get, mpesa.is_some())?;
+        let platform_fee_bps = match get("TILLROLL_PLATFORM_FEE_BPS") {
+            None => 0,
+            Some(n) => n
+                .trim()
+                .parse()
+                .ok()
+                .filter(|n| *n <= 10_000)
+                .ok_or_else(|| err("TILLROLL_PLATFORM_FEE_BPS", "expected 0 to 10000"))?,
+        };
         let cors = match get("TILLROLL_CORS_ORIGINS").as_deref() {
             None => CorsOrigins::None,
             Some("*") => CorsOrigins::Any,
@@ -167,6 +184,9 @@ impl Config {
             admin,
             reservation_ttl: duration("TILLROLL_RESERVATION_TTL", "15m")?,
             mpesa,
+            mpesa_b2c,
+            platform_fee_bps,
+            payout_every: duration("TILLROLL_PAYOUT_EVERY", "1h")?,
             callback_token: get("TILLROLL_MPESA_CALLBACK_TOKEN").map(Secret::new),
             cors,
             data_dir,
@@ -245,6 +265,39 @@ fn nats_config(get: &impl Fn(&str) -> Option<String>) -> Result<Option<NatsConfi
         url,
         stream,
         subject_prefix,
+    }))
+}
+
+/// The B2C initiator: all three of shortcode, initiator name and security credential, or none
+/// (simulator). B2C calls authenticate with the STK credentials' OAuth app, so those are needed.
+fn b2c_config(
+    get: &impl Fn(&str) -> Option<String>,
+    have_daraja: bool,
+) -> Result<Option<crate::payments::B2cConfig>, ConfigError> {
+    let shortcode = get("TILLROLL_MPESA_B2C_SHORTCODE");
+    let initiator = get("TILLROLL_MPESA_B2C_INITIATOR_NAME");
+    let credential = get("TILLROLL_MPESA_B2C_SECURITY_CREDENTIAL");
+    let (shortcode, initiator_name, credential) = match (shortcode, initiator, credential) {
+        (None, None, None) => return Ok(None),
+        (Some(s), Some(i), Some(c)) if have_daraja => (s, i, c),
+        _ => {
+            return Err(ConfigError {
+                variable: "TILLROLL_MPESA_B2C_SHORTCODE",
+                message: "set all of TILLROLL_MPESA_B2C_SHORTCODE, _INITIATOR_NAME and \
+                          _SECURITY_CREDENTIAL (with the TILLROLL_MPESA_* credentials), or \
+                          none of them for the simulator"
+                    .into(),
+            });
+        }
+    };
+    let shortcode = shortcode.trim().parse::<u64>().map_err(|_| ConfigError {
+        variable: "TILLROLL_MPESA_B2C_SHORTCODE",
+        message: "expected a number".into(),
+    })?;
+    Ok(Some(crate::payments::B2cConfig {
+        shortcode,
+        initiator_name,
+        security_credential: Secret::new(credential),
     }))
 }
 

@@ -34,6 +34,8 @@ pub struct AppState {
     pub progress: Progress,
     pub projector_names: Arc<Vec<&'static str>>,
     pub gateway: Arc<dyn MpesaGateway>,
+    /// Refunds and payouts (M-Pesa B2C).
+    pub b2c: Arc<dyn crate::payments::B2cGateway>,
     pub callback_token: Arc<String>,
     pub login_limiter: LoginLimiter,
     pub metrics: Arc<Metrics>,

@@ -10,6 +10,7 @@ pub mod money;
 pub mod order;
 pub mod product;
 pub mod recorded;
+pub mod seller;
 pub mod stock;
 pub mod stream;
 
@@ -22,6 +23,7 @@ pub use money::Currency;
 pub use order::OrderEvent;
 pub use product::ProductEvent;
 pub use recorded::{LogPosition, RecordedEvent};
+pub use seller::SellerEvent;
 pub use stock::StockEvent;
 pub use stream::StreamId;
 
@@ -33,6 +35,7 @@ pub fn all_event_types() -> Vec<&'static str> {
         CustomerEvent::event_types(),
         OrderEvent::event_types(),
         ProductEvent::event_types(),
+        SellerEvent::event_types(),
         StockEvent::event_types(),
     ]
     .concat()

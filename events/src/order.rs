@@ -52,6 +52,12 @@ pub enum OrderEvent {
         checkout_request_id: Option<String>,
         result_code: String,
         reason: String,
+        /// Money that arrived but could not pay the order (result code `0`: late, after a
+        /// cancellation, a second success): its receipt and amount, kept for the refund.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mpesa_receipt: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        amount: Option<i64>,
     },
     PaymentConfirmed {
         order_id: Uuid,
@@ -94,6 +100,39 @@ pub enum OrderEvent {
         order_id: Uuid,
         delivered_at: DateTime<Utc>,
     },
+    /// An admin asked to pay `amount` back to `phone` by M-Pesa B2C; `refund_id` is the B2C
+    /// `OriginatorConversationID`. The refund reactor sends it.
+    RefundRequested {
+        order_id: Uuid,
+        /// The order's customer, whose phone this is (read models erase it with the account).
+        customer_id: Uuid,
+        refund_id: Uuid,
+        amount: i64,
+        phone: String,
+        reason: String,
+        requested_at: DateTime<Utc>,
+    },
+    /// Daraja paid the refund; `mpesa_receipt` is the B2C `TransactionID`.
+    RefundCompleted {
+        order_id: Uuid,
+        refund_id: Uuid,
+        amount: i64,
+        mpesa_receipt: String,
+        completed_at: DateTime<Utc>,
+    },
+    /// The B2C payment did not happen: the amount is refundable again.
+    RefundFailed {
+        order_id: Uuid,
+        refund_id: Uuid,
+        result_code: String,
+        reason: String,
+        failed_at: DateTime<Utc>,
+    },
+    /// Everything received for a cancelled, expired or `refund_due` order was paid back.
+    OrderRefunded {
+        order_id: Uuid,
+        refunded_at: DateTime<Utc>,
+    },
 }
 
 /// The phone of an order is its customer's: `OrderPlaced` names them; a later attempt's phone
@@ -104,7 +143,9 @@ fn personal(event: &OrderEvent) -> crate::Personal {
         OrderEvent::OrderPlaced { customer_id, .. } => {
             Personal::fields(&["phone"], Some(*customer_id))
         }
-        OrderEvent::PaymentRequested { .. } => Personal::fields(&["phone"], None),
+        OrderEvent::PaymentRequested { .. } | OrderEvent::RefundRequested { .. } => {
+            Personal::fields(&["phone"], None)
+        }
         _ => Personal::default(),
     }
 }
@@ -124,6 +165,10 @@ domain_event!(
     OrderExpired,
     OrderShipped,
     OrderDelivered,
+    RefundRequested,
+    RefundCompleted,
+    RefundFailed,
+    OrderRefunded,
 );
 
 #[cfg(test)]

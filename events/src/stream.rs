@@ -7,6 +7,7 @@ pub const PRODUCT: &str = "product";
 pub const STOCK: &str = "stock";
 pub const CART: &str = "cart";
 pub const ORDER: &str = "order";
+pub const SELLER: &str = "seller";
 
 /// The id of one stream, e.g. `order-0191…`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -31,6 +32,10 @@ impl StreamId {
     }
     pub fn order(id: Uuid) -> Self {
         Self::new(ORDER, id)
+    }
+    /// A seller's ledger (earnings, reversals, payouts).
+    pub fn seller(id: Uuid) -> Self {
+        Self::new(SELLER, id)
     }
 
     /// Accepts any stored stream id (used by the audit endpoints); `None` if it is not of the

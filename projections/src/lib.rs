@@ -8,7 +8,9 @@ pub mod catalog;
 pub mod customers;
 pub mod lease;
 pub mod orders;
+pub mod payouts;
 mod rebuild;
+pub mod refunds;
 mod runner;
 
 use async_trait::async_trait;
@@ -86,6 +88,8 @@ pub fn all() -> Vec<std::sync::Arc<dyn Projector>> {
         std::sync::Arc::new(customers::CustomersProjector),
         std::sync::Arc::new(carts::CartsProjector),
         std::sync::Arc::new(orders::OrdersProjector),
+        std::sync::Arc::new(refunds::RefundsProjector),
+        std::sync::Arc::new(payouts::PayoutsProjector),
     ]
 }
 

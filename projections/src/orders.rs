@@ -257,6 +257,26 @@ impl Batch {
                 return;
             }
             OrderEvent::PaymentFailed {
+                checkout_request_id,
+                result_code,
+                reason,
+                mpesa_receipt: Some(receipt),
+                amount,
+                ..
+            } => {
+                // Money that arrived but could not pay the order: received, with its receipt.
+                let note = format!("payment failed: {reason} (result code {result_code})");
+                if o.payment_status != "succeeded" {
+                    o.payment_status = "succeeded".into();
+                    o.checkout_request_id = checkout_request_id.or(o.checkout_request_id.take());
+                    o.mpesa_receipt = Some(receipt);
+                    o.paid_amount = amount;
+                    o.failure_reason = None;
+                }
+                o.updated_at = at;
+                Some(note)
+            }
+            OrderEvent::PaymentFailed {
                 attempt_id,
                 checkout_request_id,
                 result_code,
@@ -329,6 +349,29 @@ impl Batch {
             OrderEvent::OrderDelivered { .. } => {
                 set_status(o, "delivered", at);
                 None
+            }
+            OrderEvent::RefundRequested { amount, reason, .. } => {
+                o.updated_at = at;
+                Some(format!("refund of {amount} requested: {reason}"))
+            }
+            OrderEvent::RefundCompleted {
+                amount,
+                mpesa_receipt,
+                ..
+            } => {
+                o.updated_at = at;
+                Some(format!(
+                    "refund of {amount} paid (M-Pesa receipt {mpesa_receipt})"
+                ))
+            }
+            OrderEvent::RefundFailed { reason, .. } => {
+                o.updated_at = at;
+                Some(format!("refund failed: {reason}"))
+            }
+            OrderEvent::OrderRefunded { .. } => {
+                set_status(o, "refunded", at);
+                o.refund_due = false;
+                Some("everything paid was refunded".to_owned())
             }
         };
         self.track(order_id, at, note);

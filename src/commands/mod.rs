@@ -9,6 +9,7 @@ mod context;
 mod error;
 pub mod orders;
 pub mod payments;
+pub mod payouts;
 pub mod stock;
 mod unit;
 
@@ -55,6 +56,8 @@ pub struct Outcome<T> {
 pub struct Commands {
     store: EventStore,
     cache: Arc<AggregateCache>,
+    /// The platform's share of delivered lines (`TILLROLL_PLATFORM_FEE_BPS`).
+    platform_fee_bps: u32,
 }
 
 impl Commands {
@@ -62,7 +65,18 @@ impl Commands {
         Self {
             store,
             cache: Arc::new(AggregateCache::default()),
+            platform_fee_bps: 0,
         }
+    }
+
+    /// Sellers earn their lines less `bps` basis points.
+    pub fn with_platform_fee(mut self, bps: u32) -> Self {
+        self.platform_fee_bps = bps;
+        self
+    }
+
+    pub fn platform_fee_bps(&self) -> u32 {
+        self.platform_fee_bps
     }
 
     pub fn store(&self) -> &EventStore {

@@ -3,6 +3,7 @@
 //! every transition appends its stock effects (`order::stock_effects`) in the same transaction.
 
 mod place;
+mod refund;
 mod view;
 
 use tillroll_events::{OrderEvent, StreamId};
@@ -22,9 +23,10 @@ impl From<OrderError> for Rejection {
     fn from(error: OrderError) -> Self {
         let message = error.to_string();
         match error {
-            OrderError::NotFound | OrderError::UnknownAttempt | OrderError::UnknownPayment => {
-                Rejection::not_found(message)
-            }
+            OrderError::NotFound
+            | OrderError::UnknownAttempt
+            | OrderError::UnknownPayment
+            | OrderError::UnknownRefund => Rejection::not_found(message),
             OrderError::EmptyOrder | OrderError::Overflow => Rejection::invalid("items", message),
             OrderError::InvalidQuantity { .. } => Rejection::invalid("quantity", message),
             OrderError::MergedQuantityTooLarge { .. } => Rejection::conflict(message),
@@ -36,6 +38,8 @@ impl From<OrderError> for Rejection {
             | OrderError::AlreadyPaid
             | OrderError::DeadlinePassed
             | OrderError::TooManyAttempts => Rejection::conflict(message),
+            OrderError::NotRefundable { refundable } => Rejection::conflict(message)
+                .with_detail(serde_json::json!({ "refundable": refundable })),
         }
     }
 }
@@ -180,14 +184,25 @@ impl Commands {
         .await
     }
 
+    /// Delivered: and, in the same transaction, what the order's lines earned each seller.
     pub async fn deliver_order(
         &self,
         ctx: &CommandContext,
         order_id: Uuid,
     ) -> Result<Outcome<Order>, CommandError> {
+        let ctx = ctx.clone().correlated(order_id);
         let now = ctx.now;
-        self.transition(ctx, order_id, move |o| {
-            order::deliver(o, &order::Deliver { now })
+        let fee_bps = self.platform_fee_bps();
+        let current = self.load_order(&ctx, order_id).await?;
+        let stream = StreamId::order(order_id);
+        self.run(&ctx, &order_streams(&current), async move |uow| {
+            let (before, _) = uow.load::<Order>(&stream).await?;
+            let events = order::deliver(&before, &order::Deliver { now })?;
+            let mut after = before.clone();
+            events.iter().for_each(|e| after.evolve(e));
+            append_with_effects(uow, &before, events).await?;
+            super::payouts::record_earnings(uow, &after, fee_bps, now).await?;
+            Ok(after)
         })
         .await
     }

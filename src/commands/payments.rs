@@ -12,8 +12,10 @@ use chrono::{DateTime, Utc};
 use tillroll_events::StreamId;
 use uuid::Uuid;
 
+mod b2c;
 mod settle;
 
+pub use b2c::{B2cSettlement, b2c_reason};
 pub use settle::{ReconcileError, Settlement};
 
 use super::orders::{append_with_effects, order_streams};

@@ -9,6 +9,7 @@ pub mod order;
 pub mod payment;
 pub mod phone;
 pub mod product;
+pub mod seller;
 pub mod stock;
 pub mod validate;
 

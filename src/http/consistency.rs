@@ -50,7 +50,10 @@ fn read_models_of(path: &str) -> Option<&'static [&'static str]> {
     match first {
         "cart" | "carts" => Some(&["carts"]),
         "products" | "categories" | "home" | "stock" => Some(&["catalog"]),
-        "orders" => Some(&["orders"]),
+        // An order's refunded amount and its refunds come from the refunds read model.
+        "orders" => Some(&["orders", "refunds"]),
+        "payouts" => Some(&["payouts"]),
+        "seller" => Some(&["payouts", "orders", "catalog"]),
         "me" | "users" => Some(&["customers"]),
         _ => None,
     }
@@ -64,7 +67,10 @@ mod tests {
     fn routes_wait_for_the_read_model_they_read() {
         assert_eq!(read_models_of("/cart"), Some(&["carts"][..]));
         assert_eq!(read_models_of("/products/1/stock"), Some(&["catalog"][..]));
-        assert_eq!(read_models_of("/orders/1/tracking"), Some(&["orders"][..]));
+        assert_eq!(
+            read_models_of("/orders/1/tracking"),
+            Some(&["orders", "refunds"][..])
+        );
         assert_eq!(read_models_of("/me"), Some(&["customers"][..]));
         assert_eq!(read_models_of("/images/abc"), None);
         let known: Vec<&str> = tillroll_projections::all()

@@ -213,6 +213,7 @@ pub fn order_status() -> Object {
             "delivered",
             "cancelled",
             "expired",
+            "refunded",
         ]))
         .build()
 }

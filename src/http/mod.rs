@@ -19,6 +19,7 @@ pub mod ops;
 pub mod queries;
 pub mod server;
 pub mod tickets;
+pub mod views;
 
 use std::sync::Arc;
 use std::time::Duration;

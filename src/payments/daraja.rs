@@ -1,6 +1,7 @@
 //! The real Daraja client over reqwest: cached OAuth token, STK push and STK push query, with
 //! retries for transient failures. The wire format itself lives in `wire`.
 
+mod b2c;
 mod wire;
 
 pub use wire::{
@@ -63,6 +64,8 @@ pub struct DarajaClient {
     retry: RetryPolicy,
     // A tokio Mutex held across the OAuth call so concurrent callers share one renewal.
     token: Mutex<Option<CachedToken>>,
+    /// B2C (refunds, payouts): `None` when not configured, and B2C calls are refused.
+    b2c: Option<super::B2cConfig>,
 }
 
 struct CachedToken {
@@ -71,16 +74,16 @@ struct CachedToken {
 }
 
 /// Daraja's final word on a call, once transient failures have been retried away.
-enum Answer {
+pub(super) enum Answer {
     Ok(Value),
     Error(DarajaError),
 }
 
 /// An error answer, in the shape of `error_response.json` when Daraja wrote it.
-struct DarajaError {
-    status: StatusCode,
-    code: Option<String>,
-    message: String,
+pub(super) struct DarajaError {
+    pub(super) status: StatusCode,
+    pub(super) code: Option<String>,
+    pub(super) message: String,
 }
 
 /// Why one try failed, and whether Daraja can have acted on it.
@@ -91,7 +94,7 @@ enum Failure {
 
 /// Whether a request may be sent again after a failure that Daraja may have acted on.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Resend {
+pub(super) enum Resend {
     Always,
     // A push that reached Daraja and is sent again prompts the customer twice.
     OnlyIfNotProcessed,
@@ -109,7 +112,14 @@ impl DarajaClient {
             clock: Arc::new(Utc::now),
             retry: RetryPolicy::default(),
             token: Mutex::new(None),
+            b2c: None,
         })
+    }
+
+    /// Also pays out by B2C, with these initiator credentials.
+    pub fn with_b2c(mut self, b2c: super::B2cConfig) -> Self {
+        self.b2c = Some(b2c);
+        self
     }
 
     pub fn with_clock(mut self, clock: Clock) -> Self {
@@ -156,7 +166,12 @@ impl DarajaClient {
     }
 
     /// POSTs with the cached token; a refused token is renewed and the call made once more.
-    async fn post(&self, path: &str, body: &Value, resend: Resend) -> Result<Answer, GatewayError> {
+    pub(super) async fn post(
+        &self,
+        path: &str,
+        body: &Value,
+        resend: Resend,
+    ) -> Result<Answer, GatewayError> {
         let url = self.url(path);
         let token = self.token(None).await?;
         let send = |token: &str| self.http.post(&url).bearer_auth(token).json(body);
@@ -246,7 +261,7 @@ impl Answer {
             if err.status == StatusCode::UNAUTHORIZED || err.code.as_deref() == Some(INVALID_TOKEN))
     }
 
-    fn into_result(self) -> Result<Value, DarajaError> {
+    pub(super) fn into_result(self) -> Result<Value, DarajaError> {
         match self {
             Answer::Ok(answer) => Ok(answer),
             Answer::Error(err) => Err(err),

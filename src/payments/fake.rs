@@ -2,9 +2,12 @@
 //! sends (answering violations the way Daraja does), records what it got, and answers as the test
 //! chooses: callback at once, callback on demand, busy, or down.
 
+mod b2c;
 mod checks;
 mod server;
 mod state;
+
+pub use b2c::B2cMode;
 
 use std::sync::Arc;
 
@@ -22,6 +25,10 @@ pub struct FakeConfig {
     pub consumer_secret: String,
     pub shortcode: u64,
     pub passkey: String,
+    /// B2C: the shortcode paying out, the initiator and its (encrypted) credential.
+    pub b2c_shortcode: u64,
+    pub initiator_name: String,
+    pub security_credential: String,
 }
 
 impl Default for FakeConfig {
@@ -31,6 +38,9 @@ impl Default for FakeConfig {
             consumer_secret: "fake-consumer-secret".to_owned(),
             shortcode: 174379,
             passkey: "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919".to_owned(),
+            b2c_shortcode: 600996,
+            initiator_name: "testapi".to_owned(),
+            security_credential: "EsJocK7+NjqZPC3I3EO+TbvS+xVb9TymWwaKABoaZr/Z/n0UysSs+fNKCV2WZzkQ0Fl3qLhiNLm0mJ5u1rAb4rq5VW1P8U4lX1N5YEc4SkA4UOw==".to_owned(),
         }
     }
 }
@@ -119,6 +129,47 @@ impl FakeDaraja {
             transaction_type: TransactionType::CustomerPayBillOnline,
             party_b: config.shortcode,
         }
+    }
+
+    /// The B2C initiator configuration this fake accepts.
+    pub fn b2c_config(&self) -> super::B2cConfig {
+        let config = &self.shared.config;
+        super::B2cConfig {
+            shortcode: config.b2c_shortcode,
+            initiator_name: config.initiator_name.clone(),
+            security_credential: Secret::new(config.security_credential.clone()),
+        }
+    }
+
+    pub fn set_b2c_mode(&self, mode: B2cMode) {
+        self.shared.state().b2c_mode = Some(mode);
+    }
+
+    /// Bodies of the accepted B2C payments, in arrival order.
+    pub fn b2c_requests(&self) -> Vec<Value> {
+        self.shared.state().b2c_requests.clone()
+    }
+
+    /// Bodies of the accepted transaction status queries.
+    pub fn b2c_queries(&self) -> Vec<Value> {
+        self.shared.state().b2c_queries.clone()
+    }
+
+    /// Every request that reached the B2C payment endpoint, accepted or not.
+    pub fn b2c_calls(&self) -> usize {
+        self.shared.state().b2c_calls
+    }
+
+    /// Decides a B2C payment (unless decided) and POSTs its result, again if sent before;
+    /// returns our server's HTTP status.
+    pub async fn send_b2c_result(
+        &self,
+        originator_conversation_id: &str,
+        outcome: FakeOutcome,
+    ) -> Result<StatusCode, String> {
+        self.shared
+            .send_b2c_result(originator_conversation_id, outcome)
+            .await
     }
 
     pub fn set_mode(&self, mode: FakeMode) {

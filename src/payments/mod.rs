@@ -2,6 +2,8 @@
 //! `MpesaGateway` trait that reactors call; the real client, the simulator and (for tests,
 //! with the `fake-daraja` feature) a fake behind it.
 
+pub mod b2c;
+pub mod b2c_inbox;
 pub mod callback;
 pub mod daraja;
 #[cfg(any(test, feature = "fake-daraja"))]
@@ -20,6 +22,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use b2c::{B2cConfig, B2cGateway, B2cOutcome, B2cPayment, B2cResult, B2cStatusQuery};
 pub use callback::{
     CallbackError, CallbackOutcome, CallbackResult, ResultCode, build_callback, parse_callback,
 };

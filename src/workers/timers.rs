@@ -6,7 +6,11 @@
 //!   `reconcile_after`, or at once after a 1037 callback) are settled by an STK push query;
 //! - unrecorded acceptances: pushes Daraja accepted whose acceptance the sending node never
 //!   recorded (it crashed in between) are recorded from `stk_dispatches`;
-//! - inbox sweep: callbacks kept before their push was recorded are settled.
+//! - inbox sweep: callbacks kept before their push was recorded are settled;
+//! - B2C: payments without a result at their `next_query_at` (sent + `reconcile_after`, or at
+//!   once after a queue time-out) are asked about by a transaction status query (whose answer
+//!   comes to the result route), and B2C results kept before their payment was recorded are
+//!   settled.
 
 use std::time::Duration;
 
@@ -16,7 +20,7 @@ use uuid::Uuid;
 
 use crate::commands::payments::ReconcileError;
 use crate::commands::{CommandContext, CommandError};
-use crate::payments::{StkPushAccepted, inbox};
+use crate::payments::{B2cStatusQuery, StkPushAccepted, b2c_inbox, inbox};
 use crate::state::AppState;
 
 const TICK: Duration = Duration::from_millis(250);
@@ -35,6 +39,12 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
         }
         if let Err(error) = sweep_inbox(&state).await {
             tracing::warn!(%error, "callback inbox sweep");
+        }
+        if let Err(error) = query_b2c_due(&state).await {
+            tracing::warn!(%error, "B2C reconciler tick");
+        }
+        if let Err(error) = sweep_b2c_results(&state).await {
+            tracing::warn!(%error, "B2C result inbox sweep");
         }
     }
 }
@@ -154,6 +164,52 @@ async fn sweep_inbox(state: &AppState) -> Result<(), sqlx::Error> {
     for checkout_request_id in inbox::waiting_callbacks(&state.pool, BATCH).await? {
         if let Err(error) = state.commands.settle_callback(&checkout_request_id).await {
             tracing::warn!(%error, checkout_request_id, "callback not settled");
+        }
+    }
+    Ok(())
+}
+
+async fn query_b2c_due(state: &AppState) -> Result<(), sqlx::Error> {
+    let abandoned = b2c_inbox::abandon_older_than(&state.pool, GIVE_UP_AFTER).await?;
+    if abandoned > 0 {
+        tracing::error!(
+            abandoned,
+            "B2C payments of unknown fate for a day; the reconciler stops asking (an admin \
+             must check them with Safaricom)"
+        );
+    }
+    let (result_url, timeout_url) = super::b2c::result_urls(state);
+    let recheck = chrono::TimeDelta::from_std(state.config.reconcile_after).unwrap_or_default();
+    for dispatch in b2c_inbox::due_for_query(&state.pool, BATCH).await? {
+        let query = B2cStatusQuery {
+            query_id: Uuid::now_v7(),
+            payment_id: dispatch.id,
+            result_url: result_url.clone(),
+            timeout_url: timeout_url.clone(),
+        };
+        b2c_inbox::record_status_query(
+            &state.pool,
+            query.query_id,
+            dispatch.id,
+            Utc::now() + recheck,
+        )
+        .await?;
+        tracing::info!(payment = %dispatch.id, kind = dispatch.kind, "B2C payment without a result: asking M-Pesa");
+        if let Err(error) = state.b2c.b2c_status(&query).await {
+            tracing::warn!(%error, payment = %dispatch.id, "B2C status query not sent; asked again later");
+        }
+    }
+    Ok(())
+}
+
+async fn sweep_b2c_results(state: &AppState) -> Result<(), sqlx::Error> {
+    for result_id in b2c_inbox::waiting_results(&state.pool, BATCH).await? {
+        let settled = state
+            .commands
+            .settle_b2c_result(&result_id, state.config.reconcile_after)
+            .await;
+        if let Err(error) = settled {
+            tracing::warn!(%error, result_id, "B2C result not settled");
         }
     }
     Ok(())

@@ -37,6 +37,8 @@ pub struct Cluster {
     jwt: Option<JwtKeys>,
     logs: PathBuf,
     extra_env: Vec<(String, String)>,
+    /// The nodes pay through their built-in simulator, not the fake (no Daraja variables).
+    simulated: bool,
 }
 
 /// A response: status and JSON body (Null when none), or `None` when the node did not answer.
@@ -70,12 +72,34 @@ impl Cluster {
         Self::start_with(database_url, pool, n, mode, Vec::new()).await
     }
 
+    /// `n` nodes paying through their built-in simulator (its state in the database).
+    pub async fn start_simulated(
+        database_url: String,
+        pool: PgPool,
+        n: usize,
+        extra_env: Vec<(String, String)>,
+    ) -> Self {
+        let mode = FakeMode::NoCallback;
+        Self::start_inner(database_url, pool, n, mode, extra_env, true).await
+    }
+
     pub async fn start_with(
         database_url: String,
         pool: PgPool,
         n: usize,
         mode: FakeMode,
         extra_env: Vec<(String, String)>,
+    ) -> Self {
+        Self::start_inner(database_url, pool, n, mode, extra_env, false).await
+    }
+
+    async fn start_inner(
+        database_url: String,
+        pool: PgPool,
+        n: usize,
+        mode: FakeMode,
+        extra_env: Vec<(String, String)>,
+        simulated: bool,
     ) -> Self {
         let fake = FakeDaraja::start(FakeConfig::default())
             .await
@@ -95,6 +119,7 @@ impl Cluster {
             jwt: None,
             logs,
             extra_env,
+            simulated,
         };
         for _ in 0..n {
             cluster.spawn_node();
@@ -113,7 +138,21 @@ impl Cluster {
 
     /// Starts one more node; its index.
     pub fn spawn_node(&mut self) -> usize {
-        let port = free_port();
+        self.spawn_on(free_port())
+    }
+
+    /// Starts a node in place of node `i` (stopped or killed), on its port: the same server
+    /// restarted.
+    pub fn respawn_node(&mut self, i: usize) -> usize {
+        let port = self.nodes[i]
+            .base
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok());
+        self.spawn_on(port.expect("a node's base ends with its port"))
+    }
+
+    fn spawn_on(&mut self, port: u16) -> usize {
         let index = self.nodes.len();
         let log = self.logs.join(format!("node-{index}.log"));
         let out = std::fs::File::create(&log).expect("node log");
@@ -128,14 +167,26 @@ impl Cluster {
             .env("TILLROLL_DB_POOL_SIZE", "4")
             .env("TILLROLL_LEASE_TTL", format!("{}ms", LEASE_TTL.as_millis()))
             .env("TILLROLL_RECONCILE_AFTER", "1s")
-            .env("TILLROLL_MPESA_BASE_URL", self.fake.base_url())
-            .env("TILLROLL_MPESA_CONSUMER_KEY", &config.consumer_key)
-            .env("TILLROLL_MPESA_CONSUMER_SECRET", &config.consumer_secret)
-            .env("TILLROLL_MPESA_SHORTCODE", config.shortcode.to_string())
-            .env("TILLROLL_MPESA_PASSKEY", &config.passkey)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(out);
+        if !self.simulated {
+            command
+                .env("TILLROLL_MPESA_BASE_URL", self.fake.base_url())
+                .env("TILLROLL_MPESA_CONSUMER_KEY", &config.consumer_key)
+                .env("TILLROLL_MPESA_CONSUMER_SECRET", &config.consumer_secret)
+                .env("TILLROLL_MPESA_SHORTCODE", config.shortcode.to_string())
+                .env("TILLROLL_MPESA_PASSKEY", &config.passkey)
+                .env(
+                    "TILLROLL_MPESA_B2C_SHORTCODE",
+                    config.b2c_shortcode.to_string(),
+                )
+                .env("TILLROLL_MPESA_B2C_INITIATOR_NAME", &config.initiator_name)
+                .env(
+                    "TILLROLL_MPESA_B2C_SECURITY_CREDENTIAL",
+                    &config.security_credential,
+                );
+        }
         for (name, value) in &self.extra_env {
             command.env(name, value);
         }

@@ -20,6 +20,8 @@ mod events_out;
 mod failover;
 mod outage;
 mod pg;
+mod refunds;
 mod replica;
 mod restore;
+mod simulator;
 mod transactions;

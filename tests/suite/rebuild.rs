@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use tillroll_events::order::OrderLine;
 use tillroll_events::{
     CartEvent, Currency, CustomerEvent, DomainEvent, LogPosition, Metadata, OrderEvent,
-    ProductEvent, StockEvent, StreamId,
+    ProductEvent, SellerEvent, StockEvent, StreamId,
 };
 use uuid::Uuid;
 
@@ -264,6 +264,8 @@ async fn round(shop: &Shop<'_>, n: u32) {
             checkout_request_id: Some(format!("ws{n}a")),
             result_code: "1032".into(),
             reason: "cancelled".into(),
+            mpesa_receipt: None,
+            amount: None,
         },
         shop.requested(order, second),
     ];
@@ -289,6 +291,76 @@ async fn round(shop: &Shop<'_>, n: u32) {
         },
     ] {
         shop.one(StreamId::order(order), event, Uuid::nil()).await;
+    }
+    // Part of it refunded by B2C, one refund failing first.
+    let (refund, failed_refund) = (Uuid::now_v7(), Uuid::now_v7());
+    let refunds = [(failed_refund, 40_000), (refund, 30_000)]
+        .into_iter()
+        .map(|(id, amount)| OrderEvent::RefundRequested {
+            order_id: order,
+            customer_id: alice,
+            refund_id: id,
+            amount,
+            phone: "254722000002".into(),
+            reason: "a dent".into(),
+            requested_at: shop.now,
+        })
+        .chain([
+            OrderEvent::RefundFailed {
+                order_id: order,
+                refund_id: failed_refund,
+                result_code: "2001".into(),
+                reason: "refused".into(),
+                failed_at: shop.now,
+            },
+            OrderEvent::RefundCompleted {
+                order_id: order,
+                refund_id: refund,
+                amount: 30_000,
+                mpesa_receipt: format!("TLC{n}"),
+                completed_at: shop.now,
+            },
+        ]);
+    for event in refunds {
+        shop.one(StreamId::order(order), event, Uuid::nil()).await;
+    }
+    // Bob's ledger: the delivered kettle earned him, a payout paid it, a refund took part back.
+    let payout = Uuid::now_v7();
+    let phone = "254700000009".to_owned();
+    for event in [
+        SellerEvent::EarningsRecorded {
+            seller_id: bob,
+            order_id: order,
+            phone: phone.clone(),
+            gross: 100_000,
+            fee: 0,
+            net: 100_000,
+            recorded_at: shop.now,
+        },
+        SellerEvent::PayoutRequested {
+            seller_id: bob,
+            payout_id: payout,
+            phone: phone.clone(),
+            amount: 100_000,
+            order_ids: vec![order],
+            requested_at: shop.now,
+        },
+        SellerEvent::PayoutCompleted {
+            seller_id: bob,
+            payout_id: payout,
+            mpesa_receipt: format!("TLP{n}"),
+            completed_at: shop.now,
+        },
+        SellerEvent::EarningsReversed {
+            seller_id: bob,
+            order_id: order,
+            refund_id: refund,
+            phone: phone.clone(),
+            amount: 30_000,
+            reversed_at: shop.now,
+        },
+    ] {
+        shop.one(StreamId::seller(bob), event, Uuid::nil()).await;
     }
 
     // Carol: one order cancelled, one expired, one paid the wrong amount; a cart left open.

@@ -114,6 +114,8 @@ pub fn failed(order_id: Uuid, attempt_id: Uuid, checkout: Option<&str>) -> Order
         checkout_request_id: checkout.map(Into::into),
         result_code: "1032".into(),
         reason: "Request cancelled by user".into(),
+        mpesa_receipt: None,
+        amount: None,
     }
 }
 

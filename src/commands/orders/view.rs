@@ -11,7 +11,7 @@ use crate::domain::order::Order;
 pub struct OrderView {
     pub id: Uuid,
     pub customer_id: Uuid,
-    /// `pending_payment | paid | shipped | delivered | cancelled | expired`
+    /// `pending_payment | paid | shipped | delivered | cancelled | expired | refunded`
     pub status: String,
     pub items: Vec<OrderItemView>,
     pub total: i64,
@@ -43,6 +43,8 @@ pub struct PaymentView {
     pub paid_amount: Option<i64>,
     pub paid_at: Option<DateTime<Utc>>,
     pub failure_reason: Option<String>,
+    /// Minor units paid back by completed refunds.
+    pub refunded_amount: i64,
 }
 
 fn snake<T: Serialize>(value: &T) -> String {
@@ -81,6 +83,7 @@ impl From<&Order> for OrderView {
                 paid_amount: payment.paid_amount,
                 paid_at: payment.paid_at,
                 failure_reason: payment.failure_reason.clone(),
+                refunded_amount: payment.refunded_amount,
             },
             refund_due: order.refund_due,
             expires_at: order.expires_at,

@@ -1,6 +1,7 @@
 //! One order (stream `order-<id>`) and its M-Pesa payment attempts: the lifecycle
 //! `pending_payment → paid → shipped → delivered`, `pending_payment → cancelled | expired`,
-//! `paid → cancelled` (refund due). The deciders are in `lifecycle` and `paying`; the stock
+//! `paid → cancelled` (refund due), `cancelled | expired → refunded` once everything received
+//! was paid back (`refunding`). The deciders are in `lifecycle` and `paying`; the stock
 //! each transition implies is in `effects`.
 //!
 //! Money that reached the shop without paying the order (a second success, a success after
@@ -14,6 +15,7 @@
 mod effects;
 mod lifecycle;
 mod paying;
+mod refunding;
 mod state;
 
 pub use effects::{StockEffect, StockEffectKind, stock_effects};
@@ -24,6 +26,9 @@ pub use paying::{
     ConfirmPayment, FailPayment, MAX_ATTEMPTS, RecordPushAccepted, RecordPushRejected,
     RequestPayment, confirm_payment, fail_payment, record_push_accepted, record_push_rejected,
     request_payment,
+};
+pub use refunding::{
+    MIN_REFUND, Refund, RefundResult, RefundStatus, RequestRefund, request_refund, settle_refund,
 };
 pub use state::{
     Attempt, AttemptStatus, Order, OrderStatus, PaymentStatus, PaymentSummary, RESULT_PAID,
@@ -78,6 +83,12 @@ pub enum OrderError {
     /// Callback: answer Daraja 200 and log it. Reconcile endpoint: 404.
     #[error("no payment attempt with that CheckoutRequestID")]
     UnknownPayment,
+    /// 409: more than was received and not yet paid back (or nothing was received).
+    #[error("at most {refundable} (minor units) can be refunded on this order")]
+    NotRefundable { refundable: i64 },
+    /// 404.
+    #[error("no such refund")]
+    UnknownRefund,
     /// 400.
     #[error(transparent)]
     Invalid(#[from] FieldError),

@@ -79,7 +79,7 @@ pub fn request_payment(state: &Order, cmd: &RequestPayment) -> Result<Vec<OrderE
         OrderStatus::Paid | OrderStatus::Shipped | OrderStatus::Delivered => {
             return Err(OrderError::AlreadyPaid);
         }
-        status @ (OrderStatus::Cancelled | OrderStatus::Expired) => {
+        status @ (OrderStatus::Cancelled | OrderStatus::Expired | OrderStatus::Refunded) => {
             return Err(OrderError::WrongState(status));
         }
     }
@@ -142,6 +142,8 @@ pub fn record_push_rejected(
         checkout_request_id: None,
         result_code: cmd.code.clone(),
         reason: cmd.reason.clone(),
+        mpesa_receipt: None,
+        amount: None,
     }])
 }
 
@@ -182,7 +184,9 @@ pub fn confirm_payment(state: &Order, cmd: &ConfirmPayment) -> Result<Vec<OrderE
         OrderStatus::PendingPayment => None,
         OrderStatus::Expired if cmd.stock_available_for_late_payment => None,
         OrderStatus::Expired => Some("paid after the order expired, and its stock is gone"),
-        OrderStatus::Cancelled => Some("paid after the order was cancelled"),
+        OrderStatus::Cancelled | OrderStatus::Refunded => {
+            Some("paid after the order was cancelled")
+        }
         OrderStatus::Paid | OrderStatus::Shipped | OrderStatus::Delivered => {
             Some("the order was already paid by another attempt")
         }
@@ -204,6 +208,8 @@ pub fn confirm_payment(state: &Order, cmd: &ConfirmPayment) -> Result<Vec<OrderE
             checkout_request_id: Some(cmd.checkout_request_id.clone()),
             result_code: RESULT_PAID.into(),
             reason: format!("{why}; the money will be refunded"),
+            mpesa_receipt: Some(receipt.clone()),
+            amount: Some(amount),
         },
         refund(why.to_owned()),
     ])
@@ -224,5 +230,7 @@ pub fn fail_payment(state: &Order, cmd: &FailPayment) -> Result<Vec<OrderEvent>,
         checkout_request_id: Some(cmd.checkout_request_id.clone()),
         result_code: cmd.result_code.clone(),
         reason: cmd.reason.clone(),
+        mpesa_receipt: None,
+        amount: None,
     }])
 }

@@ -21,6 +21,9 @@ pub enum OrderStatus {
     Delivered,
     Cancelled,
     Expired,
+    /// Cancelled or expired (or paid by money it could not take), and everything received
+    /// paid back.
+    Refunded,
 }
 
 impl OrderStatus {
@@ -32,6 +35,7 @@ impl OrderStatus {
             Self::Delivered => "delivered",
             Self::Cancelled => "cancelled",
             Self::Expired => "expired",
+            Self::Refunded => "refunded",
         }
     }
 }
@@ -69,6 +73,10 @@ pub struct Attempt {
     pub mpesa_receipt: Option<String>,
     pub paid_amount: Option<i64>,
     pub paid_at: Option<DateTime<Utc>>,
+    /// The full amount arrived but could not pay the order (late, after a cancellation, a
+    /// second success): shown as received in `payment`, and refundable.
+    #[serde(default)]
+    pub paid_but_refused: bool,
 }
 
 impl Attempt {
@@ -107,6 +115,8 @@ pub struct PaymentSummary {
     pub paid_amount: Option<i64>,
     pub paid_at: Option<DateTime<Utc>>,
     pub failure_reason: Option<String>,
+    /// Minor units paid back by completed refunds.
+    pub refunded_amount: i64,
 }
 
 #[derive(Default, Clone, Debug, Serialize, Deserialize)]
@@ -135,6 +145,8 @@ pub struct Order {
     pub expired_at: Option<DateTime<Utc>>,
     pub shipped_at: Option<DateTime<Utc>>,
     pub delivered_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub refunds: Vec<super::Refund>,
 }
 
 impl Order {
@@ -154,16 +166,23 @@ impl Order {
             .find(|a| a.attempt_id == attempt_id)
     }
 
-    fn touch(&mut self, at: DateTime<Utc>) {
+    pub(super) fn refund_mut(&mut self, refund_id: Uuid) -> Option<&mut super::Refund> {
+        self.refunds.iter_mut().find(|r| r.refund_id == refund_id)
+    }
+
+    pub(super) fn touch(&mut self, at: DateTime<Utc>) {
         self.updated_at = Some(self.updated_at.map_or(at, |u| u.max(at)));
     }
 
     fn summarize(&mut self) {
         let attempts = self.attempts.len();
+        // Money that arrived but could not pay the order still shows as received, with its
+        // receipt: the customer paid, and the refund pays it back.
         let paid = self
             .attempts
             .iter()
-            .find(|a| a.status == AttemptStatus::Succeeded);
+            .find(|a| a.status == AttemptStatus::Succeeded)
+            .or_else(|| self.attempts.iter().find(|a| a.paid_but_refused));
         self.payment = match (paid, self.attempts.last()) {
             (Some(a), _) => PaymentSummary {
                 status: PaymentStatus::Succeeded,
@@ -173,6 +192,7 @@ impl Order {
                 paid_amount: a.paid_amount,
                 paid_at: a.paid_at,
                 failure_reason: None,
+                refunded_amount: 0,
             },
             (None, Some(last)) => PaymentSummary {
                 status: if last.in_flight() {
@@ -187,11 +207,14 @@ impl Order {
             },
             (None, None) => PaymentSummary::default(),
         };
+        self.payment.refunded_amount = self.refunded_amount();
     }
 }
 
 impl Aggregate for Order {
     type Event = OrderEvent;
+    /// 2: refunds, `payment.refunded_amount`, money received but refused.
+    const STATE_VERSION: i32 = 2;
 
     fn evolve(&mut self, event: &OrderEvent) {
         match event {
@@ -254,6 +277,8 @@ impl Aggregate for Order {
                 checkout_request_id,
                 result_code,
                 reason,
+                mpesa_receipt,
+                amount,
                 ..
             } => {
                 if let Some(a) = self.attempt_mut(*attempt_id) {
@@ -263,6 +288,11 @@ impl Aggregate for Order {
                     }
                     a.result_code = Some(result_code.clone());
                     a.failure_reason = Some(reason.clone());
+                    if mpesa_receipt.is_some() {
+                        a.paid_but_refused = true;
+                        a.mpesa_receipt.clone_from(mpesa_receipt);
+                        a.paid_amount = amount.or(Some(a.amount));
+                    }
                 }
             }
             OrderEvent::PaymentConfirmed {
@@ -337,6 +367,14 @@ impl Aggregate for Order {
                 self.status = OrderStatus::Delivered;
                 self.delivered_at = Some(*delivered_at);
                 self.touch(*delivered_at);
+            }
+            OrderEvent::RefundRequested { .. }
+            | OrderEvent::RefundCompleted { .. }
+            | OrderEvent::RefundFailed { .. } => super::refunding::evolve(self, event),
+            OrderEvent::OrderRefunded { refunded_at, .. } => {
+                self.status = OrderStatus::Refunded;
+                self.refund_due = false;
+                self.touch(*refunded_at);
             }
         }
         self.summarize();

@@ -1,10 +1,12 @@
 //! The commands router: every route that changes state. POSTs honour `Idempotency-Key`.
 
 mod accounts;
+mod b2c;
 mod cart;
 mod catalog;
 mod orders;
 mod payments;
+mod refunds;
 mod stock;
 mod webhooks;
 
@@ -20,5 +22,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(cart::router())
         .merge(orders::router())
         .merge(payments::router())
+        .merge(b2c::router())
+        .merge(refunds::router())
         .merge(webhooks::router())
 }

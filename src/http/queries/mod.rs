@@ -6,6 +6,9 @@ mod catalog;
 mod images;
 mod orders;
 pub(crate) mod page;
+mod payouts;
+mod refunds;
+mod sales;
 mod stock;
 pub(crate) mod webhooks;
 
@@ -21,5 +24,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(stock::router())
         .merge(cart::router())
         .merge(orders::router())
+        .merge(refunds::router())
+        .merge(payouts::router())
+        .merge(sales::router())
         .merge(webhooks::router())
 }

@@ -25,18 +25,21 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(events::order_events))
 }
 
-const STATUSES: [&str; 6] = [
+const STATUSES: [&str; 7] = [
     "pending_payment",
     "paid",
     "shipped",
     "delivered",
     "cancelled",
     "expired",
+    "refunded",
 ];
 
 const COLUMNS: &str = "id, customer_id, status, items, total, currency, phone, payment_status, \
      payment_attempts, checkout_request_id, mpesa_receipt, paid_amount, paid_at, failure_reason, \
-     refund_due, expires_at, created_at, updated_at";
+     refund_due, expires_at, created_at, updated_at, \
+     (SELECT coalesce(sum(r.amount), 0) FROM order_refunds r \
+      WHERE r.order_id = orders.id AND r.status = 'completed')::int8 AS refunded_amount";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct OrderRow {
@@ -58,6 +61,7 @@ pub(crate) struct OrderRow {
     expires_at: DateTime<Utc>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    refunded_amount: i64,
 }
 
 impl From<OrderRow> for OrderView {
@@ -78,6 +82,7 @@ impl From<OrderRow> for OrderView {
                 paid_amount: r.paid_amount,
                 paid_at: r.paid_at,
                 failure_reason: r.failure_reason,
+                refunded_amount: r.refunded_amount,
             },
             refund_due: r.refund_due,
             expires_at: Some(r.expires_at),
@@ -104,7 +109,7 @@ pub struct TrackingStep {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct OrderListQuery {
-    /// `pending_payment | paid | shipped | delivered | cancelled | expired`
+    /// `pending_payment | paid | shipped | delivered | cancelled | expired | refunded`
     #[param(schema_with = crate::http::limits::order_status)]
     status: Option<String>,
     /// 1 to 100, default 20.

@@ -63,6 +63,74 @@ pub(super) fn query(config: &FakeConfig, body: &[u8], now: DateTime<Utc>) -> (Va
     check.finish()
 }
 
+const B2C_COMMANDS: [&str; 3] = ["BusinessPayment", "SalaryPayment", "PromotionPayment"];
+
+pub(super) fn b2c_payment(config: &FakeConfig, body: &[u8]) -> (Value, Violations) {
+    let mut check = match Check::parse(body) {
+        Ok(check) => check,
+        Err(violations) => return (Value::Null, violations),
+    };
+    check.initiator(config, "InitiatorName");
+    if check
+        .string("OriginatorConversationID")
+        .is_some_and(|id| id.trim().is_empty())
+    {
+        check.fail("OriginatorConversationID", "is empty".to_owned());
+    }
+    let command = check.string("CommandID");
+    if command.is_some_and(|c| !B2C_COMMANDS.contains(&c.as_str())) {
+        check.fail("CommandID", "not a B2C command".to_owned());
+    }
+    if check.integer("Amount").is_some_and(|amount| amount < 10) {
+        check.fail("Amount", "B2C pays at least 10".to_owned());
+    }
+    check.b2c_shortcode(config);
+    check.phone("PartyB");
+    check.short_text("Remarks", 100);
+    check.url("QueueTimeOutURL");
+    check.url("ResultURL");
+    check.finish()
+}
+
+pub(super) fn b2c_status(config: &FakeConfig, body: &[u8]) -> (Value, Violations) {
+    let mut check = match Check::parse(body) {
+        Ok(check) => check,
+        Err(violations) => return (Value::Null, violations),
+    };
+    check.initiator(config, "Initiator");
+    if check.string("CommandID").as_deref() != Some("TransactionStatusQuery") {
+        check.fail("CommandID", "must be TransactionStatusQuery".to_owned());
+    }
+    let receipt = check
+        .body
+        .get("TransactionID")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let original = check
+        .body
+        .get("OriginalConversationID")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if receipt.is_empty() && original.is_empty() {
+        check.fail(
+            "TransactionID",
+            "a TransactionID or an OriginalConversationID is needed".to_owned(),
+        );
+    }
+    check.string("OriginatorConversationID");
+    check.b2c_shortcode(config);
+    if check.string("IdentifierType").as_deref() != Some("4") {
+        check.fail(
+            "IdentifierType",
+            "a shortcode is identifier type \"4\"".to_owned(),
+        );
+    }
+    check.url("QueueTimeOutURL");
+    check.url("ResultURL");
+    check.short_text("Remarks", 100);
+    check.finish()
+}
+
 struct Check {
     body: Value,
     violations: Violations,
@@ -168,6 +236,26 @@ impl Check {
                 "Timestamp",
                 format!("{timestamp} is not within 120 s of {expected} (EAT)"),
             );
+        }
+    }
+
+    fn initiator(&mut self, config: &FakeConfig, name_field: &'static str) {
+        if self
+            .string(name_field)
+            .is_some_and(|n| n != config.initiator_name)
+        {
+            self.fail(name_field, "unknown initiator".to_owned());
+        }
+        let credential = self.string("SecurityCredential");
+        if credential.is_some_and(|c| c != config.security_credential) {
+            self.fail("SecurityCredential", "wrong credential".to_owned());
+        }
+    }
+
+    fn b2c_shortcode(&mut self, config: &FakeConfig) {
+        let party_a = self.integer("PartyA");
+        if party_a.is_some_and(|a| u64::try_from(a).ok() != Some(config.b2c_shortcode)) {
+            self.fail("PartyA", "not the B2C shortcode".to_owned());
         }
     }
 

@@ -23,6 +23,11 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         .route("/oauth/v1/generate", get(oauth))
         .route("/mpesa/stkpush/v1/processrequest", post(stk_push))
         .route("/mpesa/stkpushquery/v1/query", post(stk_query))
+        .route("/mpesa/b2c/v3/paymentrequest", post(super::b2c::payment))
+        .route(
+            "/mpesa/transactionstatus/v1/query",
+            post(super::b2c::status),
+        )
         .with_state(shared)
 }
 

@@ -32,6 +32,11 @@ pub(super) struct FakeState {
     pub(super) queries: Vec<Value>,
     pub(super) violations: Vec<String>,
     pub(super) attempts: HashMap<String, Attempt>,
+    pub(super) b2c_mode: Option<super::B2cMode>,
+    pub(super) b2c_calls: usize,
+    pub(super) b2c_requests: Vec<Value>,
+    pub(super) b2c_queries: Vec<Value>,
+    pub(super) b2c_payments: HashMap<String, super::b2c::Payment>,
 }
 
 /// One accepted push, and how it ended once the fake decided.

@@ -7,6 +7,8 @@ mod callbacks;
 mod flow;
 mod outage;
 mod oversell;
+mod payouts;
+mod refunds;
 mod rules;
 
 use std::sync::Arc;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
-use tillroll::payments::{MpesaGateway, Simulator};
+use tillroll::payments::{B2cGateway, MpesaGateway, Simulator};
 use tillroll::state::AppState;
 use tillroll::{Application, Config};
 use tokio::sync::oneshot;
@@ -66,6 +66,11 @@ impl Reply {
         assert_eq!(self.status.as_u16(), status, "{}", self.text);
         &self.body
     }
+}
+
+/// The simulator, in memory, answering in milliseconds.
+fn simulator() -> Simulator {
+    Simulator::new(Duration::from_millis(20)).expect("simulator")
 }
 
 pub fn test_config() -> Config {
@@ -146,11 +151,34 @@ impl TestApp {
         Self::spawn_on(TestDb::with_pool_size(6).await, config, gateway).await
     }
 
+    /// The server paying out (refunds, payouts) through `b2c`; STK through `gateway` or the
+    /// simulator.
+    pub async fn spawn_with_b2c(
+        config: Config,
+        gateway: Option<Arc<dyn MpesaGateway>>,
+        b2c: Arc<dyn B2cGateway>,
+    ) -> Self {
+        let db = TestDb::with_pool_size(6).await;
+        let gateway = gateway.unwrap_or_else(|| Arc::new(simulator()));
+        let (base, state, stop, server) = Self::serve(config, &db.pool, gateway, b2c).await;
+        Self::running(db, base, state, stop, server)
+    }
+
     async fn spawn_on(db: TestDb, config: Config, gateway: Option<Arc<dyn MpesaGateway>>) -> Self {
-        let gateway = gateway.unwrap_or_else(|| {
-            Arc::new(Simulator::new(Duration::from_millis(20)).expect("simulator"))
-        });
-        let (base, state, stop, server) = Self::serve(config, &db.pool, gateway).await;
+        // One fast simulator for STK and B2C alike, unless a test brings its STK gateway.
+        let simulator = Arc::new(simulator());
+        let gateway = gateway.unwrap_or_else(|| simulator.clone());
+        let (base, state, stop, server) = Self::serve(config, &db.pool, gateway, simulator).await;
+        Self::running(db, base, state, stop, server)
+    }
+
+    fn running(
+        db: TestDb,
+        base: String,
+        state: AppState,
+        stop: oneshot::Sender<()>,
+        server: JoinHandle<()>,
+    ) -> Self {
         Self {
             base,
             client: reqwest::Client::new(),
@@ -167,8 +195,9 @@ impl TestApp {
         config: Config,
         pool: &sqlx::PgPool,
         gateway: Arc<dyn MpesaGateway>,
+        b2c: Arc<dyn B2cGateway>,
     ) -> (String, AppState, oneshot::Sender<()>, JoinHandle<()>) {
-        let app = Application::build_with(config, pool.clone(), Some(gateway))
+        let app = Application::build_with_gateways(config, pool.clone(), Some(gateway), Some(b2c))
             .await
             .expect("the application builds");
         let base = format!("http://{}", app.local_addr());
@@ -202,11 +231,12 @@ impl TestApp {
             .connect_with(options)
             .await
             .expect("the database answers again");
-        let (config, gateway) = (
+        let (config, gateway, b2c) = (
             self.state.config.as_ref().clone(),
             self.state.gateway.clone(),
+            self.state.b2c.clone(),
         );
-        let (base, state, stop, server) = Self::serve(config, &db.pool, gateway).await;
+        let (base, state, stop, server) = Self::serve(config, &db.pool, gateway, b2c).await;
         self.base = base;
         self.state = state;
         self.stop = Some(stop);

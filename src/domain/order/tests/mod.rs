@@ -4,6 +4,7 @@
 mod effects;
 mod outcomes;
 mod placing;
+mod refunds;
 mod requests;
 mod transitions;
 
@@ -121,6 +122,8 @@ fn failed(attempt_id: Uuid, checkout: &str, code: &str) -> OrderEvent {
         checkout_request_id: Some(checkout.into()),
         result_code: code.into(),
         reason: format!("result {code}"),
+        mpesa_receipt: None,
+        amount: None,
     }
 }
 

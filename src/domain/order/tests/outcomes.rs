@@ -151,6 +151,8 @@ fn a_late_success_without_stock_keeps_the_order_expired_and_flags_the_refund() {
             reason:
                 "paid after the order expired, and its stock is gone; the money will be refunded"
                     .into(),
+            mpesa_receipt: Some(RECEIPT.into()),
+            amount: Some(TOTAL),
         }
     );
     assert_eq!(
@@ -162,7 +164,10 @@ fn a_late_success_without_stock_keeps_the_order_expired_and_flags_the_refund() {
         (state.status, state.refund_due),
         (OrderStatus::Expired, true)
     );
-    assert_eq!(state.payment.status, PaymentStatus::Failed);
+    // The money arrived: the payment shows it, receipt included, and it is refundable.
+    assert_eq!(state.payment.status, PaymentStatus::Succeeded);
+    assert_eq!(state.payment.mpesa_receipt.as_deref(), Some(RECEIPT));
+    assert_eq!(state.refundable(), TOTAL);
     assert!(state.attempts[0].money_received());
     assert_eq!(
         when(&mut history, confirm_payment, &confirm("ws_1")),

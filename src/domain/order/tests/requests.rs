@@ -166,6 +166,8 @@ fn a_rejected_push_fails_the_attempt_without_a_checkout_id() {
             checkout_request_id: None,
             result_code: "400.002.02".into(),
             reason: "Invalid Amount".into(),
+            mpesa_receipt: None,
+            amount: None,
         }]
     );
     let state = given(&with(history, events));
