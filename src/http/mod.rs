@@ -16,6 +16,7 @@ mod openapi;
 pub mod ops;
 pub mod queries;
 pub mod server;
+pub mod views;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -165,4 +166,26 @@ pub fn with_position(
         );
     }
     response
+}
+
+/// A command's answer: the view of what it decided (`V` built from the aggregate), 200, with
+/// the position of its last event.
+pub fn answer<V, A>(outcome: &crate::commands::Outcome<A>) -> axum::response::Response
+where
+    V: serde::Serialize + for<'a> From<&'a A>,
+{
+    with_position(axum::Json(V::from(&outcome.value)), outcome.position)
+}
+
+/// A 201 with `Location` naming what was made, and the position of its last event.
+pub fn created(
+    location: &str,
+    body: impl IntoResponse,
+    position: Option<i64>,
+) -> axum::response::Response {
+    let mut response = (StatusCode::CREATED, body).into_response();
+    if let Ok(location) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    with_position(response, position)
 }

@@ -4,7 +4,6 @@
 //! data (`vault`).
 
 mod append;
-pub mod export;
 mod feed;
 pub mod hash;
 mod heads;

@@ -77,19 +77,6 @@ impl From<StoreError> for AccountError {
     }
 }
 
-impl From<CustomerError> for Rejection {
-    fn from(error: CustomerError) -> Self {
-        match error {
-            // A closed account is gone: it answers like one that never existed.
-            CustomerError::NotFound | CustomerError::Closed => {
-                Rejection::not_found("account not found")
-            }
-            CustomerError::AlreadyRegistered => Rejection::conflict("account already registered"),
-            CustomerError::InvalidImageId => Rejection::invalid("image", error.to_string()),
-        }
-    }
-}
-
 fn unauthorized(message: &str) -> Rejection {
     Rejection::new(RejectionKind::Unauthorized, message)
 }
@@ -199,7 +186,7 @@ async fn change(
                 let (stream, decide) = (stream.clone(), decide.clone());
                 Box::pin(async move {
                     let (state, _) = uow.load::<Customer>(&stream).await?;
-                    let events = decide(&state).map_err(Rejection::from)?;
+                    let events = decide(&state).map_err(CommandError::from)?;
                     uow.append::<Customer>(&stream, events);
                     Ok(uow.load::<Customer>(&stream).await?.0)
                 })

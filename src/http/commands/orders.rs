@@ -12,13 +12,14 @@ use uuid::Uuid;
 
 use crate::auth::Role;
 use crate::commands::Outcome;
-use crate::commands::orders::{NewItem, OrderView};
+use crate::commands::orders::NewItem;
 use crate::domain::order::Order;
 use crate::domain::validate::Actor;
 use crate::http::auth::User;
 use crate::http::command::Command;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{Json, Path};
+use crate::http::views::OrderView;
 use crate::http::with_position;
 use crate::state::AppState;
 

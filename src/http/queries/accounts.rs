@@ -2,16 +2,15 @@
 //! `GET /users/{id}`. Closed accounts are gone: they are neither listed nor found.
 
 use axum::extract::State;
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::auth::Role;
-use crate::commands::accounts::Account;
 use crate::http::auth::User;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{Json, Path, Query};
+use crate::http::views::user::{USER_COLUMNS as COLUMNS, UserRow, UserView};
 use crate::state::AppState;
 
 use super::page::{self, Cursor, Page};
@@ -22,67 +21,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_users))
         .routes(routes!(get_user))
 }
-
-/// API.md's `user`.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct UserView {
-    pub id: Uuid,
-    pub email: String,
-    pub name: String,
-    pub phone: Option<String>,
-    pub gender: Option<String>,
-    /// `/images/<id>`, or null without an avatar.
-    pub avatar_url: Option<String>,
-    /// `customer`, `seller`, `admin` or `auditor`.
-    #[schema(example = "customer")]
-    pub role: String,
-    pub created_at: DateTime<Utc>,
-}
-
-impl From<&Account> for UserView {
-    fn from(account: &Account) -> Self {
-        let state = &account.state;
-        Self {
-            id: state.customer_id,
-            email: state.email.clone(),
-            name: state.name.clone(),
-            phone: state.phone.clone(),
-            gender: state.gender.clone(),
-            avatar_url: state.avatar_image_id.as_deref().map(crate::images::url),
-            role: state.role.as_str().to_owned(),
-            created_at: account.created_at,
-        }
-    }
-}
-
-#[derive(sqlx::FromRow)]
-struct UserRow {
-    id: Uuid,
-    email: Option<String>,
-    name: Option<String>,
-    phone: Option<String>,
-    gender: Option<String>,
-    avatar_image_id: Option<String>,
-    role: String,
-    created_at: DateTime<Utc>,
-}
-
-impl From<UserRow> for UserView {
-    fn from(row: UserRow) -> Self {
-        Self {
-            id: row.id,
-            email: row.email.unwrap_or_default(),
-            name: row.name.unwrap_or_default(),
-            phone: row.phone,
-            gender: row.gender,
-            avatar_url: row.avatar_image_id.as_deref().map(crate::images::url),
-            role: row.role,
-            created_at: row.created_at,
-        }
-    }
-}
-
-const COLUMNS: &str = "id, email, name, phone, gender, avatar_image_id, role, created_at";
 
 async fn find_user(state: &AppState, id: Uuid) -> Result<UserView, ApiError> {
     let row: Option<UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(

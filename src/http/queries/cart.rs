@@ -11,11 +11,10 @@ use uuid::Uuid;
 
 use super::page::{self, Cursor, Page};
 use crate::auth::Role;
-use crate::commands::cart::{CartItemView, CartView};
-use crate::domain::money;
 use crate::http::auth::User;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{Json, Query};
+use crate::http::views::cart::{CartItemView, CartLineRow, CartView};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -32,22 +31,12 @@ pub struct CartListQuery {
     cursor: Option<String>,
 }
 
-#[derive(sqlx::FromRow)]
-struct LineRow {
-    customer_id: Uuid,
-    product_id: Uuid,
-    name: Option<String>,
-    price: Option<i64>,
-    currency: Option<String>,
-    quantity: i64,
-}
-
 /// The lines of these customers' carts, priced from the carts projector's catalog copy.
 async fn lines(
     state: &AppState,
     customers: &[Uuid],
 ) -> Result<HashMap<Uuid, (Vec<CartItemView>, String)>, ApiError> {
-    let rows: Vec<LineRow> = sqlx::query_as(
+    let rows: Vec<CartLineRow> = sqlx::query_as(
         "SELECT i.customer_id, i.product_id, p.name, p.price, p.currency, i.quantity \
          FROM cart_items i LEFT JOIN cart_products p USING (product_id) \
          WHERE i.customer_id = ANY($1) ORDER BY i.customer_id, i.line_no",
@@ -57,20 +46,13 @@ async fn lines(
     .await?;
     let mut carts: HashMap<Uuid, (Vec<CartItemView>, String)> = HashMap::new();
     for row in rows {
-        let unit_price = row.price.unwrap_or(0);
         let entry = carts.entry(row.customer_id).or_insert_with(|| {
             (
                 Vec::new(),
                 row.currency.clone().unwrap_or_else(|| "KES".into()),
             )
         });
-        entry.0.push(CartItemView {
-            product_id: row.product_id,
-            name: row.name.unwrap_or_default(),
-            unit_price,
-            quantity: row.quantity,
-            line_total: money::line_total(unit_price, row.quantity).unwrap_or(i64::MAX),
-        });
+        entry.0.push(CartItemView::from(row));
     }
     Ok(carts)
 }

@@ -11,10 +11,10 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::page::{self, Cursor, Page};
-use crate::commands::orders::{OrderItemView, OrderView, PaymentView};
 use crate::http::auth::User;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{Json, Path, Query};
+use crate::http::views::order::{ORDER_COLUMNS as COLUMNS, OrderRow, OrderView};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -33,59 +33,6 @@ const STATUSES: [&str; 6] = [
     "cancelled",
     "expired",
 ];
-
-const COLUMNS: &str = "id, customer_id, status, items, total, currency, phone, payment_status, \
-     payment_attempts, checkout_request_id, mpesa_receipt, paid_amount, paid_at, failure_reason, \
-     refund_due, expires_at, created_at, updated_at";
-
-#[derive(sqlx::FromRow)]
-pub(crate) struct OrderRow {
-    id: Uuid,
-    customer_id: Uuid,
-    status: String,
-    items: sqlx::types::Json<Vec<OrderItemView>>,
-    total: i64,
-    currency: String,
-    phone: String,
-    payment_status: String,
-    payment_attempts: i32,
-    checkout_request_id: Option<String>,
-    mpesa_receipt: Option<String>,
-    paid_amount: Option<i64>,
-    paid_at: Option<DateTime<Utc>>,
-    failure_reason: Option<String>,
-    refund_due: bool,
-    expires_at: DateTime<Utc>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-}
-
-impl From<OrderRow> for OrderView {
-    fn from(r: OrderRow) -> Self {
-        Self {
-            id: r.id,
-            customer_id: r.customer_id,
-            status: r.status,
-            items: r.items.0,
-            total: r.total,
-            currency: r.currency,
-            phone: r.phone,
-            payment: PaymentView {
-                status: r.payment_status,
-                attempts: i64::from(r.payment_attempts),
-                checkout_request_id: r.checkout_request_id,
-                mpesa_receipt: r.mpesa_receipt,
-                paid_amount: r.paid_amount,
-                paid_at: r.paid_at,
-                failure_reason: r.failure_reason,
-            },
-            refund_due: r.refund_due,
-            expires_at: Some(r.expires_at),
-            created_at: Some(r.created_at),
-            updated_at: Some(r.updated_at),
-        }
-    }
-}
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Tracking {

@@ -9,29 +9,16 @@ use uuid::Uuid;
 
 use super::page::{decode_cursor, encode_cursor, parse_limit, problem};
 use crate::auth::Role;
-use crate::commands::stock::{StockLevels, StockView};
 use crate::http::auth::User;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{Json, Path, Query};
+use crate::http::views::stock::{StockRow, StockView};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(get_product_stock))
         .routes(routes!(list_stock))
-}
-
-#[derive(sqlx::FromRow)]
-struct StockRow {
-    id: Uuid,
-    on_hand: i64,
-    reserved: i64,
-}
-
-impl From<StockRow> for StockView {
-    fn from(row: StockRow) -> Self {
-        StockView::new(row.id, StockLevels::new(row.on_hand, row.reserved))
-    }
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]

@@ -11,7 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::commands::accounts::{AccountError, Session};
 use crate::domain::validate::FieldError;
 use crate::http::error::{ApiError, FieldProblem};
-use crate::http::queries::accounts::UserView;
+use crate::http::views::UserView;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -1,5 +1,6 @@
 //! API.md's `order`, built from the order aggregate (command answers) or from the orders read
-//! model (queries), so both answer the same shape.
+//! model row (queries), so both answer the same shape. One file, so a new order field is added
+//! to the view, the aggregate mapping and the row mapping together.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -86,6 +87,61 @@ impl From<&Order> for OrderView {
             expires_at: order.expires_at,
             created_at: order.created_at,
             updated_at: order.updated_at,
+        }
+    }
+}
+
+/// The columns of an [`OrderRow`].
+pub const ORDER_COLUMNS: &str = "id, customer_id, status, items, total, currency, phone, \
+     payment_status, payment_attempts, checkout_request_id, mpesa_receipt, paid_amount, paid_at, \
+     failure_reason, refund_due, expires_at, created_at, updated_at";
+
+/// A row of the `orders` read model.
+#[derive(sqlx::FromRow)]
+pub struct OrderRow {
+    pub id: Uuid,
+    pub customer_id: Uuid,
+    pub status: String,
+    pub items: sqlx::types::Json<Vec<OrderItemView>>,
+    pub total: i64,
+    pub currency: String,
+    pub phone: String,
+    pub payment_status: String,
+    pub payment_attempts: i32,
+    pub checkout_request_id: Option<String>,
+    pub mpesa_receipt: Option<String>,
+    pub paid_amount: Option<i64>,
+    pub paid_at: Option<DateTime<Utc>>,
+    pub failure_reason: Option<String>,
+    pub refund_due: bool,
+    pub expires_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<OrderRow> for OrderView {
+    fn from(r: OrderRow) -> Self {
+        Self {
+            id: r.id,
+            customer_id: r.customer_id,
+            status: r.status,
+            items: r.items.0,
+            total: r.total,
+            currency: r.currency,
+            phone: r.phone,
+            payment: PaymentView {
+                status: r.payment_status,
+                attempts: i64::from(r.payment_attempts),
+                checkout_request_id: r.checkout_request_id,
+                mpesa_receipt: r.mpesa_receipt,
+                paid_amount: r.paid_amount,
+                paid_at: r.paid_at,
+                failure_reason: r.failure_reason,
+            },
+            refund_due: r.refund_due,
+            expires_at: Some(r.expires_at),
+            created_at: Some(r.created_at),
+            updated_at: Some(r.updated_at),
         }
     }
 }
