@@ -59,6 +59,12 @@ async fn get_user(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 struct ListUsers {
+    /// Only accounts of this role: `customer`, `seller`, `admin` or `auditor`.
+    role: Option<String>,
+    /// Only disabled (`true`) or enabled (`false`) accounts.
+    disabled: Option<bool>,
+    /// Only accounts whose e-mail or name contains this text (any case).
+    q: Option<String>,
     /// 1 to 100, default 20.
     limit: Option<i64>,
     /// `next_cursor` of the previous page.
@@ -81,14 +87,38 @@ async fn list_users(
     let limit = page::limit(query.limit)?;
     let after = query.cursor.as_deref().map(Cursor::decode).transpose()?;
     let (after_at, after_id) = after.map(|c| (c.at, c.id)).unzip();
+    let role = query
+        .role
+        .as_deref()
+        .map(str::parse::<Role>)
+        .transpose()
+        .map_err(|e| ApiError::field("role", e.message))?;
+    // `q` is matched literally: LIKE's wildcards in it are escaped.
+    let q = query
+        .q
+        .as_deref()
+        .map(str::trim)
+        .filter(|q| !q.is_empty())
+        .map(|q| {
+            let escaped = q
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            format!("%{escaped}%")
+        });
     let rows: Vec<UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM customers \
          WHERE NOT closed AND ($1::timestamptz IS NULL OR (created_at, id) < ($1, $2)) \
+           AND ($4::text IS NULL OR role = $4) AND ($5::bool IS NULL OR disabled = $5) \
+           AND ($6::text IS NULL OR email ILIKE $6 OR name ILIKE $6) \
          ORDER BY created_at DESC, id DESC LIMIT $3"
     )))
     .bind(after_at)
     .bind(after_id)
     .bind(limit + 1)
+    .bind(role.map(|r| r.as_str()))
+    .bind(query.disabled)
+    .bind(q)
     .fetch_all(&state.read_pool)
     .await?;
     Ok(Json(Page::of(

@@ -4,6 +4,8 @@
 mod admin;
 mod profile;
 mod sessions;
+mod users;
+mod verify;
 
 use serde::Serialize;
 use utoipa_axum::router::OpenApiRouter;
@@ -18,6 +20,8 @@ pub fn router() -> OpenApiRouter<AppState> {
     sessions::router()
         .merge(profile::router())
         .merge(admin::router())
+        .merge(users::router())
+        .merge(verify::router())
 }
 
 /// What registering, logging in and refreshing answer.
