@@ -14,6 +14,7 @@ pub(crate) mod input;
 mod observe;
 mod openapi;
 pub mod ops;
+mod params;
 pub mod queries;
 pub mod server;
 pub mod views;
@@ -87,6 +88,7 @@ pub fn router(state: AppState) -> Router {
     let document = Arc::new(openapi::finish(
         serde_json::to_value(&openapi).expect("the OpenAPI document serialises"),
     ));
+    let known_params = Arc::new(params::KnownParams::of(&document));
     let commands_and_queries = api
         .merge(ops::unlisted())
         .route(
@@ -106,6 +108,10 @@ pub fn router(state: AppState) -> Router {
 
     let request_id = HeaderName::from_static(REQUEST_ID);
     commands_and_queries
+        .layer(axum::middleware::from_fn_with_state(
+            known_params,
+            params::refuse_unknown,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             observe::observe,

@@ -14,6 +14,7 @@ mod export_memory;
 mod hardening;
 mod http_basics;
 mod http_errors;
+mod lists;
 mod metrics;
 mod money;
 mod openapi;

@@ -69,7 +69,14 @@ struct ListUsers {
     limit: Option<i64>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// `true` adds `total`, the accounts matching the filter.
+    count: Option<bool>,
 }
+
+/// The accounts `GET /users` lists: `$1` role, `$2` disabled, `$3` text.
+const USER_FILTER: &str = "NOT closed AND ($1::text IS NULL OR role = $1) \
+    AND ($2::bool IS NULL OR disabled = $2) \
+    AND ($3::text IS NULL OR email ILIKE $3 OR name ILIKE $3)";
 
 pub type UserPage = Page<UserView>;
 
@@ -106,28 +113,41 @@ async fn list_users(
                 .replace('_', "\\_");
             format!("%{escaped}%")
         });
+    let role = role.map(|r| r.as_str());
     let rows: Vec<UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM customers \
-         WHERE NOT closed AND ($1::timestamptz IS NULL OR (created_at, id) < ($1, $2)) \
-           AND ($4::text IS NULL OR role = $4) AND ($5::bool IS NULL OR disabled = $5) \
-           AND ($6::text IS NULL OR email ILIKE $6 OR name ILIKE $6) \
-         ORDER BY created_at DESC, id DESC LIMIT $3"
+         WHERE {USER_FILTER} AND ($4::timestamptz IS NULL OR (created_at, id) < ($4, $5)) \
+         ORDER BY created_at DESC, id DESC LIMIT $6"
     )))
+    .bind(role)
+    .bind(query.disabled)
+    .bind(q.clone())
     .bind(after_at)
     .bind(after_id)
     .bind(limit + 1)
-    .bind(role.map(|r| r.as_str()))
-    .bind(query.disabled)
-    .bind(q)
     .fetch_all(&state.read_pool)
     .await?;
-    Ok(Json(Page::of(
-        rows,
-        limit,
-        |r| Cursor {
-            at: r.created_at,
-            id: r.id,
-        },
-        UserView::from,
-    )))
+    let total = page::total(
+        query.count,
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT count(*) FROM customers WHERE {USER_FILTER}"
+        )))
+        .bind(role)
+        .bind(query.disabled)
+        .bind(q)
+        .fetch_one(&state.read_pool),
+    )
+    .await?;
+    Ok(Json(
+        Page::of(
+            rows,
+            limit,
+            |r| Cursor {
+                at: r.created_at,
+                id: r.id,
+            },
+            UserView::from,
+        )
+        .with_total(total),
+    ))
 }

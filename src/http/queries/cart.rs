@@ -26,9 +26,13 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct CartListQuery {
+    /// Only this customer's cart.
+    customer_id: Option<Uuid>,
     /// 1 to 100, default 20.
     limit: Option<i64>,
     cursor: Option<String>,
+    /// `true` adds `total`, the open carts matching the filter.
+    count: Option<bool>,
 }
 
 /// The lines of these customers' carts, priced from the carts projector's catalog copy.
@@ -107,12 +111,23 @@ async fn list_carts(
     let rows: Vec<(Uuid, Uuid, DateTime<Utc>)> = sqlx::query_as(
         "SELECT customer_id, cart_id, updated_at FROM carts \
          WHERE ($1::timestamptz IS NULL OR (updated_at, customer_id) < ($1, $2)) \
+           AND ($4::uuid IS NULL OR customer_id = $4) \
          ORDER BY updated_at DESC, customer_id DESC LIMIT $3",
     )
     .bind(after.as_ref().map(|c| c.at))
     .bind(after.as_ref().map(|c| c.id))
     .bind(limit + 1)
+    .bind(query.customer_id)
     .fetch_all(&state.read_pool)
+    .await?;
+    let total = page::total(
+        query.count,
+        sqlx::query_scalar(
+            "SELECT count(*) FROM carts WHERE ($1::uuid IS NULL OR customer_id = $1)",
+        )
+        .bind(query.customer_id)
+        .fetch_one(&state.read_pool),
+    )
     .await?;
     let customers: Vec<Uuid> = rows.iter().map(|r| r.0).collect();
     let mut lines = lines(&state, &customers).await?;
@@ -121,6 +136,7 @@ async fn list_carts(
         limit,
         |r| Cursor { at: r.2, id: r.0 },
         |(customer_id, cart_id, at)| view(customer_id, cart_id, at, &mut lines),
-    );
+    )
+    .with_total(total);
     Ok(Json(page))
 }

@@ -31,6 +31,9 @@ pub struct ProductPage {
     pub items: Vec<ProductView>,
     /// Pass as `?cursor=` for the next page; null on the last page.
     pub next_cursor: Option<String>,
+    /// With `?count=true`: how many products match the filter, on every page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<i64>,
 }
 
 #[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]

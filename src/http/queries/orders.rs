@@ -56,7 +56,13 @@ pub struct OrderListQuery {
     /// 1 to 100, default 20.
     limit: Option<i64>,
     cursor: Option<String>,
+    /// `true` adds `total`, the orders matching the filter.
+    count: Option<bool>,
 }
+
+/// The orders `GET /orders` lists: `$1` owner, `$2` status.
+const ORDER_FILTER: &str =
+    "($1::uuid IS NULL OR customer_id = $1) AND ($2::text IS NULL OR status = $2)";
 
 /// The order if `user` may see it; anyone else's is not found.
 pub(crate) async fn visible_order(
@@ -115,10 +121,19 @@ async fn list_orders(
         ));
     }
     let owner = (!user.sees_everything()).then_some(user.id);
+    let total = page::total(
+        query.count,
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT count(*) FROM orders WHERE {ORDER_FILTER}"
+        )))
+        .bind(owner)
+        .bind(query.status.clone())
+        .fetch_one(&state.read_pool),
+    )
+    .await?;
     let rows: Vec<OrderRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM orders \
-         WHERE ($1::uuid IS NULL OR customer_id = $1) AND ($2::text IS NULL OR status = $2) \
-           AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4)) \
+         WHERE {ORDER_FILTER} AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4)) \
          ORDER BY created_at DESC, id DESC LIMIT $5"
     )))
     .bind(owner)
@@ -128,15 +143,18 @@ async fn list_orders(
     .bind(limit + 1)
     .fetch_all(&state.read_pool)
     .await?;
-    Ok(Json(Page::of(
-        rows,
-        limit,
-        |r| Cursor {
-            at: r.created_at,
-            id: r.id,
-        },
-        OrderView::from,
-    )))
+    Ok(Json(
+        Page::of(
+            rows,
+            limit,
+            |r| Cursor {
+                at: r.created_at,
+                id: r.id,
+            },
+            OrderView::from,
+        )
+        .with_total(total),
+    ))
 }
 
 /// One order (its owner, admins, auditors).

@@ -26,6 +26,9 @@ pub struct StockPage {
     pub items: Vec<StockView>,
     /// Pass as `?cursor=` for the next page; null on the last page.
     pub next_cursor: Option<String>,
+    /// With `?count=true`: how many products match the filter, on every page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<i64>,
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -40,6 +43,8 @@ pub struct StockQuery {
     limit: Option<String>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// `true` adds `total`, the products matching the filter.
+    count: Option<bool>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -98,15 +103,28 @@ async fn list_stock(
         return Err(ApiError::fields(errors));
     }
 
-    let mut sql = QueryBuilder::<Postgres>::new(
-        "SELECT id, on_hand, reserved FROM products WHERE NOT withdrawn",
-    );
-    if user.role == Role::Seller {
-        sql.push(" AND seller_id = ").push_bind(user.id);
-    }
-    if let Some(below) = below {
-        sql.push(" AND available < ").push_bind(below);
-    }
+    let seller = (user.role == Role::Seller).then_some(user.id);
+    let filter = |select: &str| {
+        let mut sql = QueryBuilder::<Postgres>::new(select);
+        sql.push(" FROM products WHERE NOT withdrawn");
+        if let Some(seller) = seller {
+            sql.push(" AND seller_id = ").push_bind(seller);
+        }
+        if let Some(below) = below {
+            sql.push(" AND available < ").push_bind(below);
+        }
+        sql
+    };
+    let total = match query.count {
+        Some(true) => Some(
+            filter("SELECT count(*)")
+                .build_query_scalar::<i64>()
+                .fetch_one(&state.read_pool)
+                .await?,
+        ),
+        _ => None,
+    };
+    let mut sql = filter("SELECT id, on_hand, reserved");
     if let Some(after) = after {
         sql.push(" AND id > ").push_bind(after.id);
     }
@@ -121,5 +139,6 @@ async fn list_stock(
     Ok(Json(StockPage {
         items: rows.into_iter().map(Into::into).collect(),
         next_cursor,
+        total,
     }))
 }
