@@ -17,6 +17,7 @@ mod http_errors;
 mod lists;
 mod metrics;
 mod money;
+mod on_behalf;
 mod openapi;
 mod projections;
 mod quickstart;

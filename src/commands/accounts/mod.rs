@@ -7,6 +7,7 @@
 mod admin;
 pub mod blocks;
 mod create_user;
+mod existing;
 mod profile;
 mod register;
 mod session;
@@ -30,6 +31,7 @@ use crate::store::{EventStore, StoreError};
 
 pub use admin::{AdminUpdate, close_user, update_user};
 pub use create_user::create_user;
+pub use existing::existing_customer;
 pub use profile::{change_avatar, update_profile};
 pub use register::{NewAccount, create_admin, create_with_role, ensure_admin, register};
 pub use session::{login, logout, refresh};

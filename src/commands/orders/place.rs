@@ -11,6 +11,7 @@ use super::{CommandContext, CommandError, Commands, Outcome, UnitOfWork};
 use crate::commands::cart::field;
 use crate::domain::Aggregate;
 use crate::domain::cart::{self, Cart, CartError};
+use crate::domain::customer::{Customer, CustomerError};
 use crate::domain::order::{self, NewOrderLine, Order, OrderError, ShortLine, ShortReason};
 use crate::domain::phone::Msisdn;
 use crate::domain::product::Product;
@@ -78,6 +79,16 @@ async fn place_in(
     }
     let stream = StreamId::order(order_id);
     let (before, _) = uow.load::<Order>(&stream).await?;
+    // An admin placing it on a customer's behalf is who placed it; the customer owns it.
+    let placed_by = uow.context().actor_id.unwrap_or(customer_id);
+    if placed_by != customer_id {
+        let (customer, _) = uow
+            .load::<Customer>(&StreamId::customer(customer_id))
+            .await?;
+        if !customer.exists || customer.closed {
+            return Err(CustomerError::NotFound.into());
+        }
+    }
     let ttl =
         chrono::TimeDelta::from_std(ttl).map_err(|_| CommandError::from(OrderError::Overflow))?;
     let events = order::place(
@@ -85,6 +96,7 @@ async fn place_in(
         &order::PlaceOrder {
             order_id,
             customer_id,
+            placed_by,
             lines,
             currency: currency.unwrap_or_default(),
             phone: phone.clone(),

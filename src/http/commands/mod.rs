@@ -3,6 +3,7 @@
 mod accounts;
 mod cart;
 mod catalog;
+mod customer_cart;
 mod orders;
 mod payments;
 mod stock;
@@ -18,6 +19,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(catalog::router())
         .merge(stock::router())
         .merge(cart::router())
+        .merge(customer_cart::router())
         .merge(orders::router())
         .merge(payments::router())
         .merge(webhooks::router())

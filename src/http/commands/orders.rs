@@ -49,6 +49,9 @@ pub struct ItemBody {
 pub struct PlaceOrderBody {
     pub items: Vec<ItemBody>,
     pub phone: String,
+    /// Admins only: the customer the order is placed for (they own it; `placed_by` is the
+    /// admin). A customer may name only themselves.
+    pub customer_id: Option<Uuid>,
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -123,7 +126,8 @@ async fn check_out(
     Ok(answer(outcome, StatusCode::CREATED))
 }
 
-/// Order the given items directly (no cart).
+/// Order the given items directly (no cart); an admin orders for the customer named by
+/// `customer_id`.
 #[utoipa::path(post, path = "/orders", tag = "orders", request_body = PlaceOrderBody,
     security(("bearer" = [])),
     responses((status = 201, body = OrderView), (status = 400, body = Problem),
@@ -135,7 +139,22 @@ async fn place_order(
     command: Command,
     Json(body): Json<PlaceOrderBody>,
 ) -> Result<Response, ApiError> {
-    command.user.require(&[Role::Customer])?;
+    command.user.require(&[Role::Customer, Role::Admin])?;
+    let customer_id = match (command.user.role, body.customer_id) {
+        (Role::Admin, Some(customer)) => customer,
+        (Role::Admin, None) => {
+            return Err(ApiError::field(
+                "customer_id",
+                "is required: an admin orders on a customer's behalf",
+            ));
+        }
+        (_, Some(customer)) if customer != command.user.id => {
+            return Err(ApiError::forbidden(
+                "only an admin orders on another customer's behalf",
+            ));
+        }
+        _ => command.user.id,
+    };
     let items: Vec<NewItem> = body
         .items
         .iter()
@@ -147,7 +166,7 @@ async fn place_order(
     let ttl = state.config.reservation_ttl;
     let outcome = state
         .commands
-        .place_order(&command.ctx, command.user.id, &items, &body.phone, ttl)
+        .place_order(&command.ctx, customer_id, &items, &body.phone, ttl)
         .await?;
     Ok(answer(outcome, StatusCode::CREATED))
 }

@@ -13,13 +13,14 @@ use super::page::{self, Cursor, Page};
 use crate::auth::Role;
 use crate::http::auth::User;
 use crate::http::error::{ApiError, Problem};
-use crate::http::extract::{Json, Query};
+use crate::http::extract::{Json, Path, Query};
 use crate::http::views::cart::{CartItemView, CartLineRow, CartView};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(get_cart))
+        .routes(routes!(get_customer_cart))
         .routes(routes!(list_carts))
 }
 
@@ -83,16 +84,43 @@ fn view(
 #[utoipa::path(get, path = "/cart", tag = "cart", security(("bearer" = [])),
     responses((status = 200, body = CartView), (status = 401, body = Problem)))]
 async fn get_cart(State(state): State<AppState>, user: User) -> Result<Json<CartView>, ApiError> {
+    open_cart(&state, user.id).await.map(Json)
+}
+
+/// A customer's open cart (admins); an empty cart if there is none.
+#[utoipa::path(get, path = "/users/{id}/cart", tag = "cart",
+    params(("id" = Uuid, Path, description = "the customer")), security(("bearer" = [])),
+    responses((status = 200, body = CartView), (status = 401, body = Problem),
+        (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn get_customer_cart(
+    State(state): State<AppState>,
+    user: User,
+    Path(customer): Path<Uuid>,
+) -> Result<Json<CartView>, ApiError> {
+    user.require(&[Role::Admin])?;
+    let known: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM customers WHERE id = $1 AND NOT closed)")
+            .bind(customer)
+            .fetch_one(&state.read_pool)
+            .await?;
+    if !known {
+        return Err(ApiError::not_found("no such user"));
+    }
+    open_cart(&state, customer).await.map(Json)
+}
+
+/// The customer's open cart from the read model; an empty cart if there is none.
+async fn open_cart(state: &AppState, customer: Uuid) -> Result<CartView, ApiError> {
     let cart: Option<(Uuid, DateTime<Utc>)> =
         sqlx::query_as("SELECT cart_id, updated_at FROM carts WHERE customer_id = $1")
-            .bind(user.id)
+            .bind(customer)
             .fetch_optional(&state.read_pool)
             .await?;
     let Some((cart_id, updated_at)) = cart else {
-        return Ok(Json(CartView::empty(user.id)));
+        return Ok(CartView::empty(customer));
     };
-    let mut lines = lines(&state, &[user.id]).await?;
-    Ok(Json(view(user.id, cart_id, updated_at, &mut lines)))
+    let mut lines = lines(state, &[customer]).await?;
+    Ok(view(customer, cart_id, updated_at, &mut lines))
 }
 
 /// Every open cart, most recently changed first (admin).

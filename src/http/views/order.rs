@@ -11,7 +11,10 @@ use crate::domain::order::Order;
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OrderView {
     pub id: Uuid,
+    /// The owner: the order is theirs.
     pub customer_id: Uuid,
+    /// The customer, or the admin who placed the order on their behalf.
+    pub placed_by: Uuid,
     /// `pending_payment | paid | shipped | delivered | cancelled | expired`
     pub status: String,
     pub items: Vec<OrderItemView>,
@@ -20,6 +23,7 @@ pub struct OrderView {
     pub phone: String,
     pub payment: PaymentView,
     pub refund_due: bool,
+    /// The deadline to pay; null once the order is settled (paid, cancelled, expired…).
     pub expires_at: Option<DateTime<Utc>>,
     pub created_at: Option<DateTime<Utc>>,
     pub updated_at: Option<DateTime<Utc>>,
@@ -46,6 +50,11 @@ pub struct PaymentView {
     pub failure_reason: Option<String>,
 }
 
+/// Only an order still waiting for its payment has a deadline.
+fn pending(status: &str) -> bool {
+    status == "pending_payment"
+}
+
 fn snake<T: Serialize>(value: &T) -> String {
     serde_json::to_value(value)
         .ok()
@@ -59,6 +68,7 @@ impl From<&Order> for OrderView {
         Self {
             id: order.order_id,
             customer_id: order.customer_id,
+            placed_by: order.placed_by,
             status: order.status.as_str().to_owned(),
             items: order
                 .lines
@@ -84,7 +94,7 @@ impl From<&Order> for OrderView {
                 failure_reason: payment.failure_reason.clone(),
             },
             refund_due: order.refund_due,
-            expires_at: order.expires_at,
+            expires_at: order.expires_at.filter(|_| pending(order.status.as_str())),
             created_at: order.created_at,
             updated_at: order.updated_at,
         }
@@ -94,7 +104,7 @@ impl From<&Order> for OrderView {
 /// The columns of an [`OrderRow`].
 pub const ORDER_COLUMNS: &str = "id, customer_id, status, items, total, currency, phone, \
      payment_status, payment_attempts, checkout_request_id, mpesa_receipt, paid_amount, paid_at, \
-     failure_reason, refund_due, expires_at, created_at, updated_at";
+     failure_reason, refund_due, expires_at, created_at, updated_at, placed_by";
 
 /// A row of the `orders` read model.
 #[derive(sqlx::FromRow)]
@@ -117,6 +127,7 @@ pub struct OrderRow {
     pub expires_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub placed_by: Uuid,
 }
 
 impl From<OrderRow> for OrderView {
@@ -124,6 +135,8 @@ impl From<OrderRow> for OrderView {
         Self {
             id: r.id,
             customer_id: r.customer_id,
+            placed_by: r.placed_by,
+            expires_at: Some(r.expires_at).filter(|_| pending(&r.status)),
             status: r.status,
             items: r.items.0,
             total: r.total,
@@ -139,7 +152,6 @@ impl From<OrderRow> for OrderView {
                 failure_reason: r.failure_reason,
             },
             refund_due: r.refund_due,
-            expires_at: Some(r.expires_at),
             created_at: Some(r.created_at),
             updated_at: Some(r.updated_at),
         }
