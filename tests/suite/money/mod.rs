@@ -8,6 +8,7 @@ mod flow;
 mod outage;
 mod oversell;
 mod rules;
+mod small;
 
 use std::sync::Arc;
 use std::time::Duration;
