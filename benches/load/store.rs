@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use chrono::Utc;
 use serde_json::json;
-use tillroll::store::export::EventView;
+use tillroll::http::views::event::EventView;
 use tillroll::store::{EventStore, ExpectedVersion, NewEvent, StreamAppend};
 use tillroll_events::{
     CartEvent, Currency, DomainEvent, LogPosition, Metadata, ProductEvent, StockEvent, StreamId,

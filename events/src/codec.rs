@@ -145,6 +145,23 @@ macro_rules! domain_event {
             }
         });
     };
+    // `schema = N, upcast = g`: the enum's schema version and `g(type, from, data) -> data`,
+    // which rewrites what older versions stored (a shipped event never changes shape).
+    ($enum:ident, $field:ident, personal = $personal:path, schema = $schema:expr,
+     upcast = $upcast:path, $($variant:ident),+ $(,)?) => {
+        $crate::domain_event!(@impl $enum, $field, [$($variant),+], {
+            const SCHEMA_VERSION: i32 = $schema;
+
+            fn personal(&self) -> $crate::codec::Personal {
+                $personal(self)
+            }
+
+            fn upcast(event_type: &str, from_version: i32, data: ::serde_json::Value)
+                -> ::serde_json::Value {
+                $upcast(event_type, from_version, data)
+            }
+        });
+    };
     (@impl $enum:ident, $field:ident, [$($variant:ident),+], { $($extra:item)* }) => {
         impl $crate::DomainEvent for $enum {
             $crate::event_types!($($variant),+);

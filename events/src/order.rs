@@ -20,7 +20,11 @@ pub struct OrderLine {
 pub enum OrderEvent {
     OrderPlaced {
         order_id: Uuid,
+        /// The owner: whose order it is and who sees it as theirs.
         customer_id: Uuid,
+        /// Who placed it: the customer, or an admin on the customer's behalf (since schema
+        /// version 2; older events are upcast to the customer).
+        placed_by: Uuid,
         items: Vec<OrderLine>,
         total: i64,
         currency: Currency,
@@ -150,10 +154,25 @@ fn personal(event: &OrderEvent) -> crate::Personal {
     }
 }
 
+/// v1 → v2: `OrderPlaced` gained `placed_by`; before it only the customer placed orders.
+fn upcast(event_type: &str, from_version: i32, mut data: serde_json::Value) -> serde_json::Value {
+    if from_version < 2
+        && event_type == "OrderPlaced"
+        && let Some(object) = data.as_object_mut()
+        && !object.contains_key("placed_by")
+        && let Some(customer) = object.get("customer_id").cloned()
+    {
+        object.insert("placed_by".into(), customer);
+    }
+    data
+}
+
 domain_event!(
     OrderEvent,
     order_id,
     personal = personal,
+    schema = 2,
+    upcast = upcast,
     OrderPlaced,
     PaymentRequested,
     PaymentRequestAccepted,
@@ -188,5 +207,25 @@ mod tests {
         let back = OrderEvent::decode(&encoded.event_type, 1, &encoded.data).unwrap();
         assert_eq!(back, event);
         assert!(OrderEvent::decode("StockSold", 1, &encoded.data).is_err());
+    }
+
+    #[test]
+    fn a_v1_order_placed_was_placed_by_its_customer() {
+        let customer = Uuid::from_u128(7);
+        let v1 = serde_json::json!({
+            "order_id": Uuid::nil(), "customer_id": customer, "items": [], "total": 0,
+            "currency": "KES", "phone": "254712345678",
+            "placed_at": "2026-01-01T00:00:00Z", "expires_at": "2026-01-01T00:15:00Z",
+        });
+        let OrderEvent::OrderPlaced { placed_by, .. } =
+            OrderEvent::decode("OrderPlaced", 1, &v1).unwrap()
+        else {
+            panic!("an OrderPlaced");
+        };
+        assert_eq!(placed_by, customer);
+        let event = OrderEvent::decode("OrderPlaced", 1, &v1).unwrap();
+        let encoded = event.encode();
+        assert_eq!(encoded.schema_version, 2);
+        assert_eq!(encoded.data["placed_by"], serde_json::json!(customer));
     }
 }

@@ -132,6 +132,7 @@ struct Order {
     expires_at: DateTime<Utc>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    placed_by: Uuid,
 }
 
 impl Order {
@@ -145,7 +146,7 @@ impl Order {
 
 const COLUMNS: &str = "id, customer_id, status, items, total, currency, phone, payment_status, \
     payment_attempts, payment_attempt_id, checkout_request_id, mpesa_receipt, paid_amount, \
-    paid_at, failure_reason, refund_due, expires_at, created_at, updated_at";
+    paid_at, failure_reason, refund_due, expires_at, created_at, updated_at, placed_by";
 
 async fn load(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<(Uuid, Order)>, sqlx::Error> {
     let sql = format!("SELECT {COLUMNS} FROM orders WHERE id = ANY($1)");
@@ -190,11 +191,12 @@ impl Batch {
         if let OrderEvent::OrderPlaced {
             order_id,
             customer_id,
+            placed_by,
             items,
             total,
             currency,
             phone,
-            placed_at: _,
+            placed_at,
             expires_at,
         } = event
         {
@@ -216,8 +218,10 @@ impl Batch {
                 failure_reason: None,
                 refund_due: false,
                 expires_at,
-                created_at: at,
-                updated_at: at,
+                // The order's own time, as its command answered it (the same instant).
+                created_at: placed_at,
+                updated_at: placed_at,
+                placed_by,
             };
             // An order is placed once (its stream is created by it); should the event ever
             // come again, the order it would reset stays as it is.
@@ -226,7 +230,7 @@ impl Batch {
                 return;
             }
             self.orders.put(order_id, order);
-            return self.track(order_id, at, Some("order placed".into()));
+            return self.track(order_id, placed_at, Some("order placed".into()));
         }
         let order_id = event.order_id();
         let Some(o) = self.orders.get_mut(&order_id) else {
@@ -440,7 +444,7 @@ async fn write_orders(
          SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::jsonb[], $5::int8[], \
              $6::text[], $7::text[], $8::text[], $9::int4[], $10::uuid[], $11::text[], \
              $12::text[], $13::int8[], $14::timestamptz[], $15::text[], $16::bool[], \
-             $17::timestamptz[], $18::timestamptz[], $19::timestamptz[]) \
+             $17::timestamptz[], $18::timestamptz[], $19::timestamptz[], $20::uuid[]) \
          ON CONFLICT (id) DO UPDATE SET customer_id = excluded.customer_id, \
              status = excluded.status, items = excluded.items, total = excluded.total, \
              currency = excluded.currency, phone = excluded.phone, \
@@ -451,7 +455,8 @@ async fn write_orders(
              mpesa_receipt = excluded.mpesa_receipt, paid_amount = excluded.paid_amount, \
              paid_at = excluded.paid_at, failure_reason = excluded.failure_reason, \
              refund_due = excluded.refund_due, expires_at = excluded.expires_at, \
-             created_at = excluded.created_at, updated_at = excluded.updated_at"
+             created_at = excluded.created_at, updated_at = excluded.updated_at, \
+             placed_by = excluded.placed_by"
     );
     sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(c.id)
@@ -473,6 +478,7 @@ async fn write_orders(
         .bind(c.expires_at)
         .bind(c.created_at)
         .bind(c.updated_at)
+        .bind(c.placed_by)
         .execute(conn)
         .await?;
     Ok(())
@@ -500,6 +506,7 @@ struct OrderColumns {
     expires_at: Vec<DateTime<Utc>>,
     created_at: Vec<DateTime<Utc>>,
     updated_at: Vec<DateTime<Utc>>,
+    placed_by: Vec<Uuid>,
 }
 
 impl OrderColumns {
@@ -521,6 +528,7 @@ impl OrderColumns {
         self.failure_reason.push(o.failure_reason);
         self.refund_due.push(o.refund_due);
         self.expires_at.push(o.expires_at);
+        self.placed_by.push(o.placed_by);
         self.created_at.push(o.created_at);
         self.updated_at.push(o.updated_at);
     }

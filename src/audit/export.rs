@@ -15,7 +15,7 @@ use tillroll_events::{LogPosition, Metadata};
 use uuid::Uuid;
 
 use super::leaf::{COLUMNS, StoredEvent};
-use crate::store::export::{EventMetadataView, EventView};
+use crate::http::views::event::{EventMetadataView, EventView};
 use crate::store::{EventStore, StoreError, vault};
 
 const BATCH: i64 = 1000;

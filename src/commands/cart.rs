@@ -3,94 +3,44 @@
 //! aggregate with the current catalog names and prices, so the writer reads its own write.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use tillroll_events::StreamId;
 use uuid::Uuid;
 
 use super::{CommandContext, CommandError, Commands, Outcome, Rejection, UnitOfWork};
-use crate::domain::cart::{self, Cart, CartError, ProductSnapshot};
-use crate::domain::money;
+use crate::domain::cart::{self, Cart, ProductSnapshot};
 use crate::domain::product::Product;
 use crate::domain::stock::Stock;
 use crate::domain::validate::{FieldError, Quantity};
 
-/// API.md's `cart`.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct CartView {
-    /// `null` while the customer has no open cart.
-    pub id: Option<Uuid>,
+/// The cart as the aggregates now price it (current catalog names and prices): what a cart
+/// command answers.
+#[derive(Debug, Clone)]
+pub struct PricedCart {
+    /// `None` while the customer has no open cart.
+    pub cart_id: Option<Uuid>,
     pub customer_id: Uuid,
-    pub items: Vec<CartItemView>,
-    pub total: i64,
+    pub lines: Vec<PricedLine>,
     pub currency: String,
-    pub updated_at: Option<DateTime<Utc>>,
+    pub at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct CartItemView {
+#[derive(Debug, Clone)]
+pub struct PricedLine {
     pub product_id: Uuid,
     pub name: String,
     pub unit_price: i64,
     pub quantity: i64,
-    pub line_total: i64,
 }
 
-impl CartView {
+impl PricedCart {
     pub fn empty(customer_id: Uuid) -> Self {
         Self {
-            id: None,
+            cart_id: None,
             customer_id,
-            items: Vec::new(),
-            total: 0,
+            lines: Vec::new(),
             currency: "KES".into(),
-            updated_at: None,
+            at: None,
         }
-    }
-
-    /// Sums the lines; a total too large to hold saturates (it can never be checked out).
-    pub fn from_lines(
-        id: Option<Uuid>,
-        customer_id: Uuid,
-        items: Vec<CartItemView>,
-        currency: String,
-        updated_at: Option<DateTime<Utc>>,
-    ) -> Self {
-        let total = money::sum(items.iter().map(|i| i.line_total)).unwrap_or(i64::MAX);
-        Self {
-            id,
-            customer_id,
-            items,
-            total,
-            currency,
-            updated_at,
-        }
-    }
-}
-
-impl From<CartError> for Rejection {
-    fn from(error: CartError) -> Self {
-        let message = error.to_string();
-        match error {
-            CartError::ProductNotFound(_) | CartError::NotInCart(_) => Rejection::not_found(message),
-            CartError::InvalidQuantity { .. } => Rejection::invalid("quantity", message),
-            CartError::LineFull { .. } => Rejection::conflict(message),
-            CartError::InsufficientStock {
-                product_id,
-                requested,
-                available,
-            } => Rejection::conflict(message).with_detail(serde_json::json!({
-                "short_lines": [{"product_id": product_id, "requested": requested, "available": available}]
-            })),
-            CartError::CurrencyMismatch { .. } | CartError::EmptyCart => {
-                Rejection::conflict(message)
-            }
-        }
-    }
-}
-
-impl From<CartError> for CommandError {
-    fn from(error: CartError) -> Self {
-        Rejection::from(error).into()
     }
 }
 
@@ -108,6 +58,7 @@ pub(crate) async fn snapshot(
     let (stock, _) = uow.load::<Stock>(&StreamId::stock(product_id)).await?;
     let snapshot = ProductSnapshot {
         product_id,
+        name: product.name.clone(),
         exists: product.exists,
         withdrawn: product.withdrawn,
         price: product.price,
@@ -118,12 +69,12 @@ pub(crate) async fn snapshot(
 }
 
 /// The cart as it now is in this unit, priced from the product aggregates.
-async fn view(uow: &mut UnitOfWork<'_>, customer_id: Uuid) -> Result<CartView, CommandError> {
+async fn priced(uow: &mut UnitOfWork<'_>, customer_id: Uuid) -> Result<PricedCart, CommandError> {
     let (cart, _) = uow.load::<Cart>(&StreamId::cart(customer_id)).await?;
     let Some(cart_id) = cart.cart_id.filter(|_| !cart.lines.is_empty()) else {
-        return Ok(CartView::empty(customer_id));
+        return Ok(PricedCart::empty(customer_id));
     };
-    let mut items = Vec::with_capacity(cart.lines.len());
+    let mut lines = Vec::with_capacity(cart.lines.len());
     for line in &cart.lines {
         let (product, _) = uow
             .load::<Product>(&StreamId::product(line.product_id))
@@ -133,23 +84,20 @@ async fn view(uow: &mut UnitOfWork<'_>, customer_id: Uuid) -> Result<CartView, C
         } else {
             line.unit_price
         };
-        items.push(CartItemView {
+        lines.push(PricedLine {
             product_id: line.product_id,
             name: product.name.clone(),
             unit_price,
             quantity: line.quantity,
-            line_total: money::line_total(unit_price, line.quantity).unwrap_or(i64::MAX),
         });
     }
-    let currency = cart.currency().map_or("KES", |c| c.as_str()).to_owned();
-    let now = uow.context().now;
-    Ok(CartView::from_lines(
-        Some(cart_id),
+    Ok(PricedCart {
+        cart_id: Some(cart_id),
         customer_id,
-        items,
-        currency,
-        Some(now),
-    ))
+        lines,
+        currency: cart.currency().map_or("KES", |c| c.as_str()).to_owned(),
+        at: Some(uow.context().now),
+    })
 }
 
 impl Commands {
@@ -159,7 +107,7 @@ impl Commands {
         customer_id: Uuid,
         product_id: Uuid,
         quantity: i64,
-    ) -> Result<Outcome<CartView>, CommandError> {
+    ) -> Result<Outcome<PricedCart>, CommandError> {
         let quantity = Quantity::parse(quantity).map_err(field)?;
         let stream = StreamId::cart(customer_id);
         let new_cart_id = Uuid::now_v7();
@@ -177,7 +125,7 @@ impl Commands {
                 },
             )?;
             uow.append::<Cart>(&stream, events);
-            view(uow, customer_id).await
+            priced(uow, customer_id).await
         })
         .await
     }
@@ -189,7 +137,7 @@ impl Commands {
         customer_id: Uuid,
         product_id: Uuid,
         quantity: i64,
-    ) -> Result<Outcome<CartView>, CommandError> {
+    ) -> Result<Outcome<PricedCart>, CommandError> {
         if !(0..=Quantity::MAX).contains(&quantity) {
             return Err(field(FieldError::new(
                 "quantity",
@@ -204,7 +152,7 @@ impl Commands {
             let events =
                 cart::change_quantity(&state, &cart::ChangeQuantity { product, quantity })?;
             uow.append::<Cart>(&stream, events);
-            view(uow, customer_id).await
+            priced(uow, customer_id).await
         })
         .await
     }
@@ -214,14 +162,14 @@ impl Commands {
         ctx: &CommandContext,
         customer_id: Uuid,
         product_id: Uuid,
-    ) -> Result<Outcome<CartView>, CommandError> {
+    ) -> Result<Outcome<PricedCart>, CommandError> {
         let stream = StreamId::cart(customer_id);
         let lock = [stream.clone()];
         self.run(ctx, &lock, async move |uow| {
             let (state, _) = uow.load::<Cart>(&stream).await?;
             let events = cart::remove_item(&state, &cart::RemoveItem { product_id })?;
             uow.append::<Cart>(&stream, events);
-            view(uow, customer_id).await
+            priced(uow, customer_id).await
         })
         .await
     }

@@ -3,12 +3,10 @@
 //! from its aggregates (product + stock), so the writer reads its own write.
 
 use chrono::{DateTime, SubsecRound, Utc};
-use serde::Serialize;
 use tillroll_events::{Currency, ProductEvent, StreamId};
 use uuid::Uuid;
 
-use super::stock::StockLevels;
-use super::{CommandContext, CommandError, Commands, Outcome, Rejection, RejectionKind};
+use super::{CommandContext, CommandError, Commands, Outcome};
 use super::{SideWrite, UnitOfWork, decision};
 use crate::auth::image::{ImageKind, image_id};
 use crate::domain::money::Price;
@@ -41,42 +39,11 @@ pub struct ProductChanges {
     pub payout_phone: Option<Msisdn>,
 }
 
-/// API.md's `product`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[schema(as = Product)]
-pub struct ProductView {
-    pub id: Uuid,
-    pub name: String,
-    pub description: String,
-    pub category: String,
-    /// Minor units of `currency`.
-    pub price: i64,
-    pub currency: String,
-    /// `/images/<sha256>`, or null before a picture is set.
-    pub image_url: Option<String>,
-    pub seller_id: Uuid,
-    pub stock: StockLevels,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-impl ProductView {
-    pub fn new(product: &Product, stock: &Stock) -> Self {
-        let created_at = product.listed_at.unwrap_or_default();
-        Self {
-            id: product.product_id,
-            name: product.name.clone(),
-            description: product.description.clone(),
-            category: product.category.clone(),
-            price: product.price,
-            currency: product.currency.as_str().to_owned(),
-            image_url: product.image_id.as_deref().map(crate::images::url),
-            seller_id: product.seller_id,
-            stock: StockLevels::from(stock),
-            created_at,
-            updated_at: product.updated_at.unwrap_or(created_at),
-        }
-    }
+/// A product as its aggregates now stand: what a catalog command answers.
+#[derive(Debug, Clone)]
+pub struct Listing {
+    pub product: Product,
+    pub stock: Stock,
 }
 
 /// An upload whose bytes were checked to be an image of `kind`.
@@ -84,27 +51,6 @@ impl ProductView {
 pub struct CheckedImage {
     pub bytes: bytes::Bytes,
     pub kind: ImageKind,
-}
-
-impl From<ProductError> for Rejection {
-    fn from(error: ProductError) -> Self {
-        let message = error.to_string();
-        let kind = match error {
-            ProductError::NotFound | ProductError::Withdrawn => RejectionKind::NotFound,
-            ProductError::AlreadyExists => RejectionKind::Conflict,
-            ProductError::Forbidden | ProductError::NotOwner => RejectionKind::Forbidden,
-            ProductError::UnsupportedImageType(_) | ProductError::InvalidImageId => {
-                RejectionKind::Invalid
-            }
-        };
-        Rejection::new(kind, message)
-    }
-}
-
-impl From<ProductError> for CommandError {
-    fn from(error: ProductError) -> Self {
-        Self::Rejected(error.into())
-    }
 }
 
 /// Postgres keeps microseconds; cutting the command's clock to them makes the aggregate's
@@ -118,11 +64,11 @@ fn streams(product_id: Uuid) -> [StreamId; 2] {
 }
 
 /// The product as its aggregates now stand, with what this unit decided applied.
-async fn answer(uow: &mut UnitOfWork<'_>, product_id: Uuid) -> Result<ProductView, CommandError> {
+async fn answer(uow: &mut UnitOfWork<'_>, product_id: Uuid) -> Result<Listing, CommandError> {
     let [product_stream, stock_stream] = streams(product_id);
     let (product, _) = uow.load::<Product>(&product_stream).await?;
     let (stock, _) = uow.load::<Stock>(&stock_stream).await?;
-    Ok(ProductView::new(&product, &stock))
+    Ok(Listing { product, stock })
 }
 
 /// `ProductListed` and the opening `StockLevelSet`, in one transaction. The actor is the
@@ -132,7 +78,7 @@ pub async fn list_product(
     ctx: &CommandContext,
     actor: Actor,
     new: NewProduct,
-) -> Result<Outcome<ProductView>, CommandError> {
+) -> Result<Outcome<Listing>, CommandError> {
     let product_id = Uuid::now_v7();
     let cmd = product::ListProduct {
         product_id,
@@ -173,7 +119,7 @@ pub async fn update_product(
     actor: Actor,
     product_id: Uuid,
     changes: ProductChanges,
-) -> Result<Outcome<ProductView>, CommandError> {
+) -> Result<Outcome<Listing>, CommandError> {
     let cmd = product::UpdateProduct {
         actor,
         name: changes.name,
@@ -193,7 +139,7 @@ pub async fn withdraw_product(
     ctx: &CommandContext,
     actor: Actor,
     product_id: Uuid,
-) -> Result<Outcome<ProductView>, CommandError> {
+) -> Result<Outcome<Listing>, CommandError> {
     let cmd = product::WithdrawProduct {
         actor,
         now: now(ctx),
@@ -209,7 +155,7 @@ pub async fn set_product_image(
     actor: Actor,
     product_id: Uuid,
     image: CheckedImage,
-) -> Result<Outcome<ProductView>, CommandError> {
+) -> Result<Outcome<Listing>, CommandError> {
     let cmd = product::SetProductImage {
         actor,
         image_id: image_id(&image.bytes),
@@ -247,7 +193,7 @@ async fn change_product<C: Clone + Send + Sync + 'static>(
     product_id: Uuid,
     cmd: C,
     decide: fn(&Product, &C) -> Result<Vec<ProductEvent>, ProductError>,
-) -> Result<Outcome<ProductView>, CommandError> {
+) -> Result<Outcome<Listing>, CommandError> {
     let unit = decision(move |uow| {
         let cmd = cmd.clone();
         Box::pin(async move {

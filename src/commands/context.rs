@@ -1,6 +1,6 @@
 //! Who is issuing a command, why, and when.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use tillroll_events::Metadata;
 use uuid::Uuid;
 
@@ -25,7 +25,9 @@ impl CommandContext {
             causation_id: None,
             idempotency_key: None,
             request_id: None,
-            now,
+            // Postgres keeps microseconds: cut here, once, so a command's answer and the read
+            // models give the same instant.
+            now: now.trunc_subsecs(6),
         }
     }
 
@@ -37,7 +39,9 @@ impl CommandContext {
             causation_id: None,
             idempotency_key: None,
             request_id: None,
-            now,
+            // Postgres keeps microseconds: cut here, once, so a command's answer and the read
+            // models give the same instant.
+            now: now.trunc_subsecs(6),
         }
     }
 

@@ -1,6 +1,7 @@
 //! What a command can answer besides success: a business rejection, a conflict that outlived
 //! the retries, or an infrastructure failure.
 
+use crate::domain::{CartError, CustomerError, DomainError, OrderError, ProductError, StockError};
 use crate::store::StoreError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +66,10 @@ impl Rejection {
 pub enum CommandError {
     #[error("{}", .0.message)]
     Rejected(Rejection),
+    /// An aggregate's rule said no; nothing was appended. Mapped to a status by the HTTP
+    /// layer, in one place.
+    #[error(transparent)]
+    Domain(DomainError),
     /// Still conflicting after the bounded retries.
     #[error("stream {0} kept changing; try again")]
     Conflict(String),
@@ -75,6 +80,38 @@ pub enum CommandError {
 impl From<Rejection> for CommandError {
     fn from(rejection: Rejection) -> Self {
         Self::Rejected(rejection)
+    }
+}
+
+macro_rules! domain_errors {
+    ($($error:ty),*) => {$(
+        impl From<$error> for CommandError {
+            fn from(error: $error) -> Self {
+                Self::Domain(error.into())
+            }
+        }
+    )*};
+}
+
+domain_errors!(
+    OrderError,
+    CartError,
+    StockError,
+    ProductError,
+    CustomerError
+);
+
+impl From<DomainError> for CommandError {
+    fn from(error: DomainError) -> Self {
+        Self::Domain(error)
+    }
+}
+
+impl CommandError {
+    /// A business answer (a rejection or a broken rule), as opposed to a conflict that outlived
+    /// the retries or a failure of the store.
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, Self::Rejected(_) | Self::Domain(_))
     }
 }
 

@@ -145,8 +145,8 @@ impl Commands {
     ) -> Result<Option<Outcome<T>>, CommandError> {
         let committed = match decided {
             Ok(value) => unit.commit().await.map(|committed| (value, committed)),
-            Err(CommandError::Rejected(rejection)) => match unit.confirm().await? {
-                true => return Err(CommandError::Rejected(rejection)),
+            Err(refusal) if refusal.is_refusal() => match unit.confirm().await? {
+                true => return Err(refusal),
                 false => Err(CommandError::Conflict("a cached stream".to_owned())),
             },
             Err(error) => return Err(error),

@@ -4,70 +4,45 @@
 
 mod place;
 mod refund;
-mod view;
 
 use tillroll_events::{OrderEvent, StreamId};
 use uuid::Uuid;
 
 pub use place::NewItem;
-pub use view::{OrderItemView, OrderView, PaymentView};
 
-use super::{CommandContext, CommandError, Commands, Outcome, Rejection, UnitOfWork};
+use super::{CommandContext, CommandError, Commands, Outcome, UnitOfWork};
 use crate::domain::Aggregate;
-use crate::domain::order::{self, Order, OrderError};
+use crate::domain::order::{self, Order, OrderError, ShortLine, ShortReason};
 use crate::domain::phone::Msisdn;
 use crate::domain::stock::{Stock, StockError};
 use crate::domain::validate::Actor;
 
-impl From<OrderError> for Rejection {
-    fn from(error: OrderError) -> Self {
-        let message = error.to_string();
-        match error {
-            OrderError::NotFound
-            | OrderError::UnknownAttempt
-            | OrderError::UnknownPayment
-            | OrderError::UnknownRefund => Rejection::not_found(message),
-            OrderError::EmptyOrder | OrderError::Overflow => Rejection::invalid("items", message),
-            OrderError::InvalidQuantity { .. } => Rejection::invalid("quantity", message),
-            OrderError::MergedQuantityTooLarge { .. } => Rejection::conflict(message),
-            OrderError::InvalidPrice { .. } => Rejection::invalid("price", message),
-            OrderError::Invalid(field) => Rejection::invalid(field.field, field.message),
-            OrderError::AlreadyExists
-            | OrderError::NotPayableByMpesa(_)
-            | OrderError::WrongState(_)
-            | OrderError::AlreadyPaid
-            | OrderError::DeadlinePassed
-            | OrderError::TooManyAttempts => Rejection::conflict(message),
-            OrderError::NotRefundable { refundable } => Rejection::conflict(message)
-                .with_detail(serde_json::json!({ "refundable": refundable })),
-        }
-    }
-}
-
-impl From<OrderError> for CommandError {
-    fn from(error: OrderError) -> Self {
-        Rejection::from(error).into()
-    }
-}
-
-/// A stock rule broken by an order transition (the order aggregate normally prevents it).
-pub(crate) fn stock_rejection(error: StockError) -> CommandError {
-    let message = error.to_string();
+/// A stock rule broken by an order transition (the order aggregate normally prevents it); a
+/// short line is named with the order's own name for it.
+pub(crate) fn stock_refusal(order: &Order, error: StockError) -> CommandError {
     match error {
         StockError::Insufficient {
             product_id,
             requested,
             available,
-        } => Rejection::conflict(message).with_detail(serde_json::json!({
-            "short_lines": [{"product_id": product_id, "requested": requested, "available": available}]
-        })),
-        StockError::NegativeLevel
-        | StockError::InvalidReason
-        | StockError::Overflow
-        | StockError::InvalidQuantity => Rejection::invalid("quantity", message),
-        StockError::BelowReserved { .. } => Rejection::conflict(message),
+        } => {
+            let name = order
+                .lines
+                .iter()
+                .find(|l| l.product_id == product_id)
+                .map(|l| l.name.clone())
+                .unwrap_or_default();
+            OrderError::Unsellable(vec![ShortLine {
+                product_id,
+                name,
+                requested,
+                available,
+                reason: ShortReason::InsufficientStock,
+            }])
+            .into()
+        }
+        other => other.into(),
     }
-    .into()
 }
 
 /// Appends `events` to the order (whose state before them is `before`) and the stock events
@@ -86,7 +61,9 @@ pub(crate) async fn append_with_effects(
     for effect in effects {
         let stream = StreamId::stock(effect.product_id);
         let (stock, _) = uow.load::<Stock>(&stream).await?;
-        let events = effect.decide(&stock).map_err(stock_rejection)?;
+        let events = effect
+            .decide(&stock)
+            .map_err(|e| stock_refusal(before, e))?;
         uow.append::<Stock>(&stream, events);
     }
     Ok(())

@@ -14,6 +14,12 @@ pub mod stock;
 pub mod validate;
 
 use serde::{Serialize, de::DeserializeOwned};
+
+pub use cart::CartError;
+pub use customer::CustomerError;
+pub use order::OrderError;
+pub use product::ProductError;
+pub use stock::StockError;
 use tillroll_events::DomainEvent;
 
 /// An aggregate's state, rebuilt by folding its stream's events.
@@ -34,4 +40,20 @@ pub trait Aggregate:
         }
         state
     }
+}
+
+/// A business rule of one aggregate said no. The HTTP layer maps each to its status in one
+/// place (`http::error::domain`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    #[error(transparent)]
+    Order(#[from] OrderError),
+    #[error(transparent)]
+    Cart(#[from] CartError),
+    #[error(transparent)]
+    Stock(#[from] StockError),
+    #[error(transparent)]
+    Product(#[from] ProductError),
+    #[error(transparent)]
+    Customer(#[from] CustomerError),
 }

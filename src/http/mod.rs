@@ -16,6 +16,7 @@ mod observe;
 mod openapi;
 mod openapi_input;
 pub mod ops;
+mod params;
 pub mod queries;
 pub mod server;
 pub mod tickets;
@@ -91,6 +92,7 @@ pub fn router(state: AppState) -> Router {
     let document = Arc::new(openapi::finish(
         serde_json::to_value(&openapi).expect("the OpenAPI document serialises"),
     ));
+    let known_params = Arc::new(params::KnownParams::of(&document));
     let commands_and_queries = api
         .merge(ops::unlisted())
         .route(
@@ -110,6 +112,10 @@ pub fn router(state: AppState) -> Router {
 
     let request_id = HeaderName::from_static(REQUEST_ID);
     commands_and_queries
+        .layer(axum::middleware::from_fn_with_state(
+            known_params,
+            params::refuse_unknown,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             observe::observe,
@@ -170,4 +176,26 @@ pub fn with_position(
         );
     }
     response
+}
+
+/// A command's answer: the view of what it decided (`V` built from the aggregate), 200, with
+/// the position of its last event.
+pub fn answer<V, A>(outcome: &crate::commands::Outcome<A>) -> axum::response::Response
+where
+    V: serde::Serialize + for<'a> From<&'a A>,
+{
+    with_position(axum::Json(V::from(&outcome.value)), outcome.position)
+}
+
+/// A 201 with `Location` naming what was made, and the position of its last event.
+pub fn created(
+    location: &str,
+    body: impl IntoResponse,
+    position: Option<i64>,
+) -> axum::response::Response {
+    let mut response = (StatusCode::CREATED, body).into_response();
+    if let Ok(location) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    with_position(response, position)
 }

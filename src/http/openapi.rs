@@ -193,10 +193,8 @@ fn finish_operation(path: &str, method: &str, operation: &mut Map<String, Value>
                     send it as X-Min-Position to read your own write.",
                     "schema": {"type": "string"}}),
             );
-            // The creations that send it (a checkpoint, for one, has no URL of its own).
-            if code == "201"
-                && ["/checkout", "/orders", "/products", "/auth/register"].contains(&path)
-            {
+            // Every creation names what it made (API.md: a 201 carries `Location`).
+            if code == "201" {
                 headers.insert(
                     "Location".into(),
                     json!({"description": "The created resource", "schema": {"type": "string"}}),

@@ -4,7 +4,6 @@
 //! data (`vault`).
 
 mod append;
-pub mod export;
 mod feed;
 mod group;
 pub mod hash;

@@ -18,8 +18,8 @@ use tokio::task::{AbortHandle, JoinSet};
 use uuid::Uuid;
 
 use super::{RETRY_FOR, Webhooks, backoff, signature};
+use crate::http::views::event::EventView;
 use crate::state::AppState;
-use crate::store::export::EventView;
 
 pub const LEASE: &str = "webhooks:deliver";
 /// How often the worker looks for new, changed and removed subscriptions.

@@ -29,8 +29,8 @@ use tillroll_projections::lease::Fence;
 use tokio::sync::watch;
 
 use crate::config::NatsConfig;
+use crate::http::views::event::EventView;
 use crate::state::AppState;
-use crate::store::export::EventView;
 
 /// Messages sent before their acks are awaited.
 const PIPELINE: i64 = 256;

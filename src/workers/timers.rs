@@ -150,7 +150,7 @@ async fn record_unrecorded(state: &AppState) -> Result<(), sqlx::Error> {
                 }
             }
             // The attempt ended otherwise already: nothing to record, and not looked at again.
-            Ok(_) | Err(CommandError::Rejected(_)) => {
+            Ok(_) | Err(CommandError::Rejected(_) | CommandError::Domain(_)) => {
                 tracing::info!(%order_id, "an unrecorded STK push acceptance is moot");
                 inbox::abandon_answer(&state.pool, attempt_id).await?;
             }

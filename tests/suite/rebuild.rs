@@ -83,6 +83,7 @@ impl Shop<'_> {
             OrderEvent::OrderPlaced {
                 order_id: order,
                 customer_id: customer,
+                placed_by: customer,
                 items: vec![line],
                 total: 100_000,
                 currency: Currency::kes(),

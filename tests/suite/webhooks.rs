@@ -28,6 +28,11 @@ async fn subscribe(app: &TestApp, token: &str, url: &str, types: Value) -> (Stri
         )
         .await;
     let body = made.ok(201);
+    let id = body["id"].as_str().expect("an id");
+    assert_eq!(
+        made.header("location"),
+        Some(format!("/webhooks/{id}").as_str())
+    );
     let secret = body["secret"]
         .as_str()
         .expect("the secret, once")

@@ -6,6 +6,8 @@
 
 mod admin;
 pub mod blocks;
+mod create_user;
+mod existing;
 mod profile;
 mod register;
 mod session;
@@ -28,6 +30,8 @@ use crate::state::AppState;
 use crate::store::{EventStore, StoreError};
 
 pub use admin::{AdminUpdate, close_user, update_user};
+pub use create_user::create_user;
+pub use existing::existing_customer;
 pub use profile::{change_avatar, update_profile};
 pub use register::{NewAccount, create_admin, create_with_role, ensure_admin, register};
 pub use session::{login, logout, refresh};
@@ -74,19 +78,6 @@ impl From<sqlx::Error> for AccountError {
 impl From<StoreError> for AccountError {
     fn from(error: StoreError) -> Self {
         Self::Command(error.into())
-    }
-}
-
-impl From<CustomerError> for Rejection {
-    fn from(error: CustomerError) -> Self {
-        match error {
-            // A closed account is gone: it answers like one that never existed.
-            CustomerError::NotFound | CustomerError::Closed => {
-                Rejection::not_found("account not found")
-            }
-            CustomerError::AlreadyRegistered => Rejection::conflict("account already registered"),
-            CustomerError::InvalidImageId => Rejection::invalid("image", error.to_string()),
-        }
     }
 }
 
@@ -199,7 +190,7 @@ async fn change(
                 let (stream, decide) = (stream.clone(), decide.clone());
                 Box::pin(async move {
                     let (state, _) = uow.load::<Customer>(&stream).await?;
-                    let events = decide(&state).map_err(Rejection::from)?;
+                    let events = decide(&state).map_err(CommandError::from)?;
                     uow.append::<Customer>(&stream, events);
                     Ok(uow.load::<Customer>(&stream).await?.0)
                 })

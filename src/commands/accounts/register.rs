@@ -13,7 +13,9 @@ use std::sync::Arc;
 
 use super::{AccountError, Decide, Session, Tokens, blocking, change, session::NewRefresh};
 use crate::auth::password::{hash_password, validate_password};
-use crate::commands::{CommandContext, Commands, Outcome, Rejection, SideWrite, decision};
+use crate::commands::{
+    CommandContext, CommandError, Commands, Outcome, Rejection, SideWrite, decision,
+};
 use crate::domain::customer::{self, Customer};
 use crate::domain::phone::Msisdn;
 use crate::domain::validate::{Email, FieldError, PersonName, Role};
@@ -147,7 +149,8 @@ async fn create(
                 let (stream, command) = (stream.clone(), command.clone());
                 Box::pin(async move {
                     let (state, _) = uow.load::<Customer>(&stream).await?;
-                    let events = customer::register(&state, &command).map_err(Rejection::from)?;
+                    let events =
+                        customer::register(&state, &command).map_err(CommandError::from)?;
                     uow.append::<Customer>(&stream, events);
                     Ok(uow.load::<Customer>(&stream).await?.0)
                 })

@@ -4,15 +4,15 @@
 
 use std::collections::BTreeSet;
 
-use serde_json::json;
 use tillroll_events::{Currency, StreamId};
 use uuid::Uuid;
 
-use super::{CommandContext, CommandError, Commands, Outcome, Rejection, UnitOfWork};
+use super::{CommandContext, CommandError, Commands, Outcome, UnitOfWork};
 use crate::commands::cart::field;
 use crate::domain::Aggregate;
 use crate::domain::cart::{self, Cart, CartError};
-use crate::domain::order::{self, NewOrderLine, Order, OrderError};
+use crate::domain::customer::{Customer, CustomerError};
+use crate::domain::order::{self, NewOrderLine, Order, OrderError, ShortLine, ShortReason};
 use crate::domain::phone::Msisdn;
 use crate::domain::product::Product;
 use crate::domain::stock::{Stock, StockError};
@@ -44,20 +44,18 @@ async fn place_in(
             .load::<Product>(&StreamId::product(item.product_id))
             .await?;
         if !product.exists {
-            return Err(
-                Rejection::not_found(format!("product {} not found", item.product_id)).into(),
-            );
+            return Err(CartError::ProductNotFound(item.product_id).into());
         }
         if product.withdrawn {
             short.insert(
                 index,
-                short_line(
-                    item.product_id,
-                    &product.name,
-                    item.quantity,
-                    0,
-                    "withdrawn",
-                ),
+                ShortLine {
+                    product_id: item.product_id,
+                    name: product.name.clone(),
+                    requested: item.quantity,
+                    available: 0,
+                    reason: ShortReason::Withdrawn,
+                },
             );
             continue;
         }
@@ -77,10 +75,20 @@ async fn place_in(
         });
     }
     if lines.is_empty() && !short.is_empty() {
-        return Err(short_lines_rejection(short));
+        return Err(OrderError::Unsellable(short.into_values().collect()).into());
     }
     let stream = StreamId::order(order_id);
     let (before, _) = uow.load::<Order>(&stream).await?;
+    // An admin placing it on a customer's behalf is who placed it; the customer owns it.
+    let placed_by = uow.context().actor_id.unwrap_or(customer_id);
+    if placed_by != customer_id {
+        let (customer, _) = uow
+            .load::<Customer>(&StreamId::customer(customer_id))
+            .await?;
+        if !customer.exists || customer.closed {
+            return Err(CustomerError::NotFound.into());
+        }
+    }
     let ttl =
         chrono::TimeDelta::from_std(ttl).map_err(|_| CommandError::from(OrderError::Overflow))?;
     let events = order::place(
@@ -88,6 +96,7 @@ async fn place_in(
         &order::PlaceOrder {
             order_id,
             customer_id,
+            placed_by,
             lines,
             currency: currency.unwrap_or_default(),
             phone: phone.clone(),
@@ -109,45 +118,26 @@ async fn place_in(
             }) => {
                 let (index, name) = names
                     .get(&product_id)
-                    .map_or((usize::MAX, ""), |(i, n)| (*i, n.as_str()));
-                let line = short_line(product_id, name, requested, available, "insufficient_stock");
+                    .map_or((usize::MAX, String::new()), |(i, n)| (*i, n.clone()));
+                let line = ShortLine {
+                    product_id,
+                    name,
+                    requested,
+                    available,
+                    reason: ShortReason::InsufficientStock,
+                };
                 short.insert(index, line);
             }
-            Err(other) => return Err(super::stock_rejection(other)),
+            Err(other) => return Err(other.into()),
         }
     }
     if !short.is_empty() {
-        return Err(short_lines_rejection(short));
+        return Err(OrderError::Unsellable(short.into_values().collect()).into());
     }
     let mut after = before.clone();
     events.iter().for_each(|e| after.evolve(e));
     super::append_with_effects(uow, &before, events).await?;
     Ok(after)
-}
-
-/// A line checkout cannot sell: `reason` is `withdrawn` or `insufficient_stock`.
-fn short_line(
-    product_id: Uuid,
-    name: &str,
-    requested: i64,
-    available: i64,
-    reason: &str,
-) -> serde_json::Value {
-    json!({
-        "product_id": product_id, "name": name, "requested": requested,
-        "available": available, "reason": reason,
-    })
-}
-
-/// 409 naming every line that cannot be sold, in the order they were given.
-fn short_lines_rejection(
-    short: std::collections::BTreeMap<usize, serde_json::Value>,
-) -> CommandError {
-    let short: Vec<_> = short.into_values().collect();
-    let message = format!("{} of the lines cannot be sold", short.len());
-    Rejection::conflict(message)
-        .with_detail(json!({ "short_lines": short }))
-        .into()
 }
 
 fn stock_locks(order_id: Uuid, products: impl IntoIterator<Item = Uuid>) -> Vec<StreamId> {

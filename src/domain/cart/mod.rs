@@ -96,6 +96,8 @@ impl Aggregate for Cart {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProductSnapshot {
     pub product_id: Uuid,
+    /// Named in a refusal, so the client can say which product is short.
+    pub name: String,
     pub exists: bool,
     pub withdrawn: bool,
     pub price: i64,
@@ -111,9 +113,10 @@ pub enum CartError {
     #[error("product {0} not found")]
     ProductNotFound(Uuid),
     /// 409.
-    #[error("only {available} of product {product_id} available, {requested} requested")]
+    #[error("only {available} of product {product_id} ({name}) available, {requested} requested")]
     InsufficientStock {
         product_id: Uuid,
+        name: String,
         requested: i64,
         available: i64,
     },
@@ -177,6 +180,7 @@ fn check_product(p: &ProductSnapshot, quantity: i64) -> Result<(), CartError> {
     if quantity > p.available {
         return Err(CartError::InsufficientStock {
             product_id: p.product_id,
+            name: p.name.clone(),
             requested: quantity,
             available: p.available.max(0),
         });

@@ -16,6 +16,7 @@ fn given(events: &[CartEvent]) -> Cart {
 fn product(product_id: Uuid, available: i64) -> ProductSnapshot {
     ProductSnapshot {
         product_id,
+        name: "Kettle".into(),
         exists: true,
         withdrawn: false,
         price: 249_900,
@@ -133,6 +134,7 @@ fn the_resulting_quantity_must_be_available() {
         add_item(&state, &add(product(KETTLE, 4), 2)),
         Err(CartError::InsufficientStock {
             product_id: KETTLE,
+            name: "Kettle".into(),
             requested: 5,
             available: 4
         })
@@ -145,6 +147,7 @@ fn the_resulting_quantity_must_be_available() {
         add_item(&given(&[]), &add(product(KETTLE, -2), 1)),
         Err(CartError::InsufficientStock {
             product_id: KETTLE,
+            name: "Kettle".into(),
             requested: 1,
             available: 0
         })
@@ -259,6 +262,7 @@ fn changing_above_available_or_out_of_range_is_refused() {
         change_quantity(&state, &change(product(KETTLE, 3), 4)),
         Err(CartError::InsufficientStock {
             product_id: KETTLE,
+            name: "Kettle".into(),
             requested: 4,
             available: 3
         })

@@ -24,6 +24,8 @@ pub struct NewOrderLine {
 pub struct PlaceOrder {
     pub order_id: Uuid,
     pub customer_id: Uuid,
+    /// The customer, or an admin placing it on their behalf.
+    pub placed_by: Uuid,
     pub lines: Vec<NewOrderLine>,
     pub currency: Currency,
     pub phone: Msisdn,
@@ -138,6 +140,7 @@ pub fn place(state: &Order, cmd: &PlaceOrder) -> Result<Vec<OrderEvent>, OrderEr
         OrderEvent::OrderPlaced {
             order_id: cmd.order_id,
             customer_id: cmd.customer_id,
+            placed_by: cmd.placed_by,
             items,
             total,
             currency: cmd.currency.clone(),

@@ -92,6 +92,27 @@ pub enum OrderError {
     /// 400.
     #[error(transparent)]
     Invalid(#[from] FieldError),
+    /// 409 naming every line that cannot be sold, in the order they were given.
+    #[error("{} of the lines cannot be sold", .0.len())]
+    Unsellable(Vec<ShortLine>),
+}
+
+/// A line that cannot be sold as asked.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct ShortLine {
+    pub product_id: Uuid,
+    pub name: String,
+    pub requested: i64,
+    pub available: i64,
+    pub reason: ShortReason,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ShortReason {
+    /// The product was withdrawn from sale.
+    Withdrawn,
+    InsufficientStock,
 }
 
 #[cfg(test)]

@@ -124,6 +124,8 @@ pub struct Order {
     pub exists: bool,
     pub order_id: Uuid,
     pub customer_id: Uuid,
+    /// The customer, or the admin who placed the order on their behalf.
+    pub placed_by: Uuid,
     pub status: OrderStatus,
     pub lines: Vec<OrderLine>,
     pub total: i64,
@@ -213,14 +215,15 @@ impl Order {
 
 impl Aggregate for Order {
     type Event = OrderEvent;
-    /// 2: refunds, `payment.refunded_amount`, money received but refused.
-    const STATE_VERSION: i32 = 2;
+    /// 2: `placed_by`; 3: refunds, `payment.refunded_amount`, money received but refused.
+    const STATE_VERSION: i32 = 3;
 
     fn evolve(&mut self, event: &OrderEvent) {
         match event {
             OrderEvent::OrderPlaced {
                 order_id,
                 customer_id,
+                placed_by,
                 items,
                 total,
                 currency,
@@ -232,6 +235,7 @@ impl Aggregate for Order {
                     exists: true,
                     order_id: *order_id,
                     customer_id: *customer_id,
+                    placed_by: *placed_by,
                     lines: items.clone(),
                     total: *total,
                     currency: currency.clone(),

@@ -12,8 +12,8 @@ use super::Auditor;
 use crate::audit::export::{self, Range};
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{Json, Path, Query};
+use crate::http::views::event::EventView;
 use crate::state::AppState;
-use crate::store::export::EventView;
 
 /// `[event]` of one stream, in version order.
 #[utoipa::path(get, path = "/audit/streams/{stream_id}", tag = "audit",

@@ -16,8 +16,8 @@ use crate::auth::Role;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::Query;
 use crate::http::tickets::StreamUser;
+use crate::http::views::event::EventView;
 use crate::state::AppState;
-use crate::store::export::EventView;
 
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// A connection is ended after this long (the client reconnects with `Last-Event-ID` and

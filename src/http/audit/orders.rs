@@ -10,8 +10,8 @@ use crate::audit::{history, replay};
 use crate::domain::order::{Order, PaymentSummary};
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{Json, Path, Query};
+use crate::http::views::event::EventView;
 use crate::state::AppState;
-use crate::store::export::EventView;
 
 /// `[event]` of the order's stream and of every stock and payment event it caused, found
 /// through correlation and causation metadata, in log order.

@@ -67,6 +67,8 @@ pub struct HeadsQuery {
     /// `next_cursor` of the previous page.
     #[param(schema_with = crate::http::limits::cursor)]
     cursor: Option<String>,
+    /// `true` adds `total`, every tree head ever signed.
+    count: Option<bool>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -74,6 +76,9 @@ pub struct TreeHeadPage {
     pub items: Vec<TreeHead>,
     /// Pass as `?cursor=` for the next (older) page; null on the last page.
     pub next_cursor: Option<String>,
+    /// With `?count=true`: how many tree heads there are.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<i64>,
 }
 
 /// Every signed tree head ever made, newest first (none is ever deleted).
@@ -101,7 +106,16 @@ pub async fn list_tree_heads(
     let next_cursor = more
         .then(|| items.last().map(|h| encode_cursor(&h.tree_size)))
         .flatten();
-    Ok(Json(TreeHeadPage { items, next_cursor }))
+    let total = crate::http::queries::page::total(
+        query.count,
+        sqlx::query_scalar("SELECT count(*) FROM audit_tree_heads").fetch_one(&state.pool),
+    )
+    .await?;
+    Ok(Json(TreeHeadPage {
+        items,
+        next_cursor,
+        total,
+    }))
 }
 
 fn number(field: &str, raw: Option<&str>, min: i64) -> Result<Option<i64>, ApiError> {

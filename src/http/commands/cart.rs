@@ -8,11 +8,11 @@ use serde::Deserialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use crate::commands::cart::CartView;
 use crate::http::command::Command;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{Json, Path};
-use crate::http::with_position;
+use crate::http::views::CartView;
+use crate::http::{answer, with_position};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -57,7 +57,7 @@ async fn add_cart_item(
             body.quantity,
         )
         .await?;
-    Ok(with_position(Json(outcome.value), outcome.position))
+    Ok(answer::<CartView, _>(&outcome))
 }
 
 /// Set the quantity of a line (0 removes it).
@@ -77,7 +77,7 @@ async fn change_cart_item(
         .commands
         .change_cart_item(&command.ctx, command.user.id, product_id, body.quantity)
         .await?;
-    Ok(with_position(Json(outcome.value), outcome.position))
+    Ok(answer::<CartView, _>(&outcome))
 }
 
 /// Remove a line from the cart.
@@ -94,7 +94,7 @@ async fn remove_cart_item(
         .commands
         .remove_cart_item(&command.ctx, command.user.id, product_id)
         .await?;
-    Ok(with_position(Json(outcome.value), outcome.position))
+    Ok(answer::<CartView, _>(&outcome))
 }
 
 /// Empty the cart.

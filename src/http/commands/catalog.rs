@@ -4,15 +4,15 @@
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
 use serde_json::Value;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::auth::Role;
 use crate::auth::image::{ImageError, MAX_IMAGE_BYTES, check_image};
-use crate::commands::catalog::{self, CheckedImage, NewProduct, ProductChanges, ProductView};
+use crate::commands::catalog::{self, CheckedImage, NewProduct, ProductChanges};
 use crate::domain::money::{Price, parse_currency};
 use crate::domain::phone::Msisdn;
 use crate::domain::validate::{Actor, CategorySlug, Description, FieldError, ProductName};
@@ -20,7 +20,8 @@ use crate::http::auth::User;
 use crate::http::command::Command;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{Json, Path};
-use crate::http::with_position;
+use crate::http::views::ProductView;
+use crate::http::{answer, created, with_position};
 use crate::state::AppState;
 use body::Body;
 
@@ -172,12 +173,9 @@ async fn create_product(
     let new = new_product(body)?;
     let outcome =
         catalog::list_product(&state.commands, &command.ctx, actor(&command.user), new).await?;
-    let location = format!("/products/{}", outcome.value.id);
-    let mut response = (StatusCode::CREATED, Json(outcome.value)).into_response();
-    if let Ok(location) = HeaderValue::from_str(&location) {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
-    Ok(with_position(response, outcome.position))
+    let view = ProductView::from(&outcome.value);
+    let location = format!("/products/{}", view.id);
+    Ok(created(&location, Json(view), outcome.position))
 }
 
 /// Change a product's details or price (its seller or an admin).
@@ -201,7 +199,7 @@ async fn update_product(
         changes,
     )
     .await?;
-    Ok(with_position(Json(outcome.value), outcome.position))
+    Ok(answer::<ProductView, _>(&outcome))
 }
 
 /// Withdraw a product from the listings (its seller or an admin); its history stays.
@@ -249,7 +247,7 @@ async fn put_product_image(
         image,
     )
     .await?;
-    Ok(with_position(Json(outcome.value), outcome.position))
+    Ok(answer::<ProductView, _>(&outcome))
 }
 
 fn body_error(rejection: BytesRejection) -> ApiError {

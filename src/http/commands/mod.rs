@@ -4,6 +4,7 @@ mod accounts;
 mod b2c;
 mod cart;
 mod catalog;
+mod customer_cart;
 mod orders;
 mod payments;
 mod refunds;
@@ -20,6 +21,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(catalog::router())
         .merge(stock::router())
         .merge(cart::router())
+        .merge(customer_cart::router())
         .merge(orders::router())
         .merge(payments::router())
         .merge(b2c::router())

@@ -12,13 +12,14 @@ use uuid::Uuid;
 
 use crate::auth::Role;
 use crate::commands::Outcome;
-use crate::commands::orders::{NewItem, OrderView};
+use crate::commands::orders::NewItem;
 use crate::domain::order::Order;
 use crate::domain::validate::Actor;
 use crate::http::auth::User;
 use crate::http::command::Command;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{Json, Path};
+use crate::http::views::OrderView;
 use crate::http::with_position;
 use crate::state::AppState;
 
@@ -52,6 +53,9 @@ pub struct PlaceOrderBody {
     pub items: Vec<ItemBody>,
     #[schema(schema_with = crate::http::limits::phone)]
     pub phone: String,
+    /// Admins only: the customer the order is placed for (they own it; `placed_by` is the
+    /// admin). A customer may name only themselves.
+    pub customer_id: Option<Uuid>,
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -130,7 +134,8 @@ async fn check_out(
     Ok(answer(outcome, StatusCode::CREATED))
 }
 
-/// Order the given items directly (no cart).
+/// Order the given items directly (no cart); an admin orders for the customer named by
+/// `customer_id`.
 #[utoipa::path(post, path = "/orders", tag = "orders", request_body = PlaceOrderBody,
     security(("bearer" = [])),
     responses((status = 201, body = OrderView), (status = 400, body = Problem),
@@ -142,7 +147,22 @@ async fn place_order(
     command: Command,
     Json(body): Json<PlaceOrderBody>,
 ) -> Result<Response, ApiError> {
-    command.user.require(&[Role::Customer])?;
+    command.user.require(&[Role::Customer, Role::Admin])?;
+    let customer_id = match (command.user.role, body.customer_id) {
+        (Role::Admin, Some(customer)) => customer,
+        (Role::Admin, None) => {
+            return Err(ApiError::field(
+                "customer_id",
+                "is required: an admin orders on a customer's behalf",
+            ));
+        }
+        (_, Some(customer)) if customer != command.user.id => {
+            return Err(ApiError::forbidden(
+                "only an admin orders on another customer's behalf",
+            ));
+        }
+        _ => command.user.id,
+    };
     let items: Vec<NewItem> = body
         .items
         .iter()
@@ -154,7 +174,7 @@ async fn place_order(
     let ttl = state.config.reservation_ttl;
     let outcome = state
         .commands
-        .place_order(&command.ctx, command.user.id, &items, &body.phone, ttl)
+        .place_order(&command.ctx, customer_id, &items, &body.phone, ttl)
         .await?;
     Ok(answer(outcome, StatusCode::CREATED))
 }

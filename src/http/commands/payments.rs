@@ -93,7 +93,7 @@ async fn receive_mpesa_callback(
 /// Ask Daraja now about the order's payment attempt awaiting an answer (admin).
 #[utoipa::path(post, path = "/orders/{id}/payment/reconcile", tag = "payments",
     params(("id" = Uuid, Path)), security(("bearer" = [])),
-    responses((status = 200, body = crate::commands::orders::OrderView),
+    responses((status = 200, body = crate::http::views::OrderView),
         (status = 401, body = Problem), (status = 403, body = Problem),
         (status = 404, body = Problem),
         (status = 409, body = Problem, description = "no attempt awaits an answer"),

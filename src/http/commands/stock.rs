@@ -10,12 +10,13 @@ use uuid::Uuid;
 
 use super::catalog::actor;
 use super::catalog::body::Body;
-use crate::commands::stock::{self, StockView};
+use crate::commands::stock;
 use crate::domain::validate::FieldError;
+use crate::http::answer;
 use crate::http::command::Command;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{Json, Path};
-use crate::http::with_position;
+use crate::http::views::StockView;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -72,7 +73,7 @@ async fn put_stock(
         on_hand,
     )
     .await?;
-    Ok(with_position(Json(outcome.value), outcome.position))
+    Ok(answer::<StockView, _>(&outcome))
 }
 
 /// Adjust a product's stock by a delta, with a reason.
@@ -103,5 +104,5 @@ async fn adjust_stock(
         reason,
     )
     .await?;
-    Ok(with_position(Json(outcome.value), outcome.position))
+    Ok(answer::<StockView, _>(&outcome))
 }

@@ -3,7 +3,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::json;
@@ -150,7 +150,11 @@ async fn create_webhook(
     .await?;
     let mut view = WebhookView::from(find(&state, id).await?);
     view.secret = Some(secret);
-    Ok((StatusCode::CREATED, Json(view)).into_response())
+    Ok(crate::http::created(
+        &format!("/webhooks/{id}"),
+        Json(view),
+        None,
+    ))
 }
 
 /// Change a subscription's URL, types, description, or disable / re-enable it.

@@ -2,16 +2,15 @@
 //! `GET /users/{id}`. Closed accounts are gone: they are neither listed nor found.
 
 use axum::extract::State;
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::auth::Role;
-use crate::commands::accounts::Account;
 use crate::http::auth::User;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{Json, Path, Query};
+use crate::http::views::user::{USER_COLUMNS as COLUMNS, UserRow, UserView};
 use crate::state::AppState;
 
 use super::page::{self, Cursor, Page};
@@ -22,67 +21,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_users))
         .routes(routes!(get_user))
 }
-
-/// API.md's `user`.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct UserView {
-    pub id: Uuid,
-    pub email: String,
-    pub name: String,
-    pub phone: Option<String>,
-    pub gender: Option<String>,
-    /// `/images/<id>`, or null without an avatar.
-    pub avatar_url: Option<String>,
-    /// `customer`, `seller`, `admin` or `auditor`.
-    #[schema(example = "customer")]
-    pub role: String,
-    pub created_at: DateTime<Utc>,
-}
-
-impl From<&Account> for UserView {
-    fn from(account: &Account) -> Self {
-        let state = &account.state;
-        Self {
-            id: state.customer_id,
-            email: state.email.clone(),
-            name: state.name.clone(),
-            phone: state.phone.clone(),
-            gender: state.gender.clone(),
-            avatar_url: state.avatar_image_id.as_deref().map(crate::images::url),
-            role: state.role.as_str().to_owned(),
-            created_at: account.created_at,
-        }
-    }
-}
-
-#[derive(sqlx::FromRow)]
-struct UserRow {
-    id: Uuid,
-    email: Option<String>,
-    name: Option<String>,
-    phone: Option<String>,
-    gender: Option<String>,
-    avatar_image_id: Option<String>,
-    role: String,
-    created_at: DateTime<Utc>,
-}
-
-impl From<UserRow> for UserView {
-    fn from(row: UserRow) -> Self {
-        Self {
-            id: row.id,
-            email: row.email.unwrap_or_default(),
-            name: row.name.unwrap_or_default(),
-            phone: row.phone,
-            gender: row.gender,
-            avatar_url: row.avatar_image_id.as_deref().map(crate::images::url),
-            role: row.role,
-            created_at: row.created_at,
-        }
-    }
-}
-
-const COLUMNS: &str = "id, email, name, phone, gender, avatar_image_id, role, created_at";
 
 async fn find_user(state: &AppState, id: Uuid) -> Result<UserView, ApiError> {
     let row: Option<UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -121,13 +59,26 @@ async fn get_user(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 struct ListUsers {
+    /// Only accounts of this role: `customer`, `seller`, `admin` or `auditor`.
+    role: Option<String>,
+    /// Only disabled (`true`) or enabled (`false`) accounts.
+    disabled: Option<bool>,
+    /// Only accounts whose e-mail or name contains this text (any case).
+    q: Option<String>,
     /// 1 to 100, default 20.
     #[param(schema_with = crate::http::limits::page_limit)]
     limit: Option<i64>,
     /// `next_cursor` of the previous page.
     #[param(schema_with = crate::http::limits::cursor)]
     cursor: Option<String>,
+    /// `true` adds `total`, the accounts matching the filter.
+    count: Option<bool>,
 }
+
+/// The accounts `GET /users` lists: `$1` role, `$2` disabled, `$3` text.
+const USER_FILTER: &str = "NOT closed AND ($1::text IS NULL OR role = $1) \
+    AND ($2::bool IS NULL OR disabled = $2) \
+    AND ($3::text IS NULL OR email ILIKE $3 OR name ILIKE $3)";
 
 pub type UserPage = Page<UserView>;
 
@@ -145,23 +96,60 @@ async fn list_users(
     let limit = page::limit(query.limit)?;
     let after = query.cursor.as_deref().map(Cursor::decode).transpose()?;
     let (after_at, after_id) = after.map(|c| (c.at, c.id)).unzip();
+    let role = query
+        .role
+        .as_deref()
+        .map(str::parse::<Role>)
+        .transpose()
+        .map_err(|e| ApiError::field("role", e.message))?;
+    // `q` is matched literally: LIKE's wildcards in it are escaped.
+    let q = query
+        .q
+        .as_deref()
+        .map(str::trim)
+        .filter(|q| !q.is_empty())
+        .map(|q| {
+            let escaped = q
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            format!("%{escaped}%")
+        });
+    let role = role.map(|r| r.as_str());
     let rows: Vec<UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM customers \
-         WHERE NOT closed AND ($1::timestamptz IS NULL OR (created_at, id) < ($1, $2)) \
-         ORDER BY created_at DESC, id DESC LIMIT $3"
+         WHERE {USER_FILTER} AND ($4::timestamptz IS NULL OR (created_at, id) < ($4, $5)) \
+         ORDER BY created_at DESC, id DESC LIMIT $6"
     )))
+    .bind(role)
+    .bind(query.disabled)
+    .bind(q.clone())
     .bind(after_at)
     .bind(after_id)
     .bind(limit + 1)
     .fetch_all(&state.read_pool)
     .await?;
-    Ok(Json(Page::of(
-        rows,
-        limit,
-        |r| Cursor {
-            at: r.created_at,
-            id: r.id,
-        },
-        UserView::from,
-    )))
+    let total = page::total(
+        query.count,
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT count(*) FROM customers WHERE {USER_FILTER}"
+        )))
+        .bind(role)
+        .bind(query.disabled)
+        .bind(q)
+        .fetch_one(&state.read_pool),
+    )
+    .await?;
+    Ok(Json(
+        Page::of(
+            rows,
+            limit,
+            |r| Cursor {
+                at: r.created_at,
+                id: r.id,
+            },
+            UserView::from,
+        )
+        .with_total(total),
+    ))
 }

@@ -11,37 +11,31 @@ use uuid::Uuid;
 
 use super::page::{self, Cursor, Page};
 use crate::auth::Role;
-use crate::commands::cart::{CartItemView, CartView};
-use crate::domain::money;
 use crate::http::auth::User;
 use crate::http::error::{ApiError, Problem};
-use crate::http::extract::{Json, Query};
+use crate::http::extract::{Json, Path, Query};
+use crate::http::views::cart::{CartItemView, CartLineRow, CartView};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(get_cart))
+        .routes(routes!(get_customer_cart))
         .routes(routes!(list_carts))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct CartListQuery {
+    /// Only this customer's cart.
+    customer_id: Option<Uuid>,
     /// 1 to 100, default 20.
     #[param(schema_with = crate::http::limits::page_limit)]
     limit: Option<i64>,
     #[param(schema_with = crate::http::limits::cursor)]
     cursor: Option<String>,
-}
-
-#[derive(sqlx::FromRow)]
-struct LineRow {
-    customer_id: Uuid,
-    product_id: Uuid,
-    name: Option<String>,
-    price: Option<i64>,
-    currency: Option<String>,
-    quantity: i64,
+    /// `true` adds `total`, the open carts matching the filter.
+    count: Option<bool>,
 }
 
 /// The lines of these customers' carts, priced from the carts projector's catalog copy.
@@ -49,7 +43,7 @@ async fn lines(
     state: &AppState,
     customers: &[Uuid],
 ) -> Result<HashMap<Uuid, (Vec<CartItemView>, String)>, ApiError> {
-    let rows: Vec<LineRow> = sqlx::query_as(
+    let rows: Vec<CartLineRow> = sqlx::query_as(
         "SELECT i.customer_id, i.product_id, p.name, p.price, p.currency, i.quantity \
          FROM cart_items i LEFT JOIN cart_products p USING (product_id) \
          WHERE i.customer_id = ANY($1) ORDER BY i.customer_id, i.line_no",
@@ -59,20 +53,13 @@ async fn lines(
     .await?;
     let mut carts: HashMap<Uuid, (Vec<CartItemView>, String)> = HashMap::new();
     for row in rows {
-        let unit_price = row.price.unwrap_or(0);
         let entry = carts.entry(row.customer_id).or_insert_with(|| {
             (
                 Vec::new(),
                 row.currency.clone().unwrap_or_else(|| "KES".into()),
             )
         });
-        entry.0.push(CartItemView {
-            product_id: row.product_id,
-            name: row.name.unwrap_or_default(),
-            unit_price,
-            quantity: row.quantity,
-            line_total: money::line_total(unit_price, row.quantity).unwrap_or(i64::MAX),
-        });
+        entry.0.push(CartItemView::from(row));
     }
     Ok(carts)
 }
@@ -99,16 +86,43 @@ fn view(
 #[utoipa::path(get, path = "/cart", tag = "cart", security(("bearer" = [])),
     responses((status = 200, body = CartView), (status = 401, body = Problem)))]
 async fn get_cart(State(state): State<AppState>, user: User) -> Result<Json<CartView>, ApiError> {
+    open_cart(&state, user.id).await.map(Json)
+}
+
+/// A customer's open cart (admins); an empty cart if there is none.
+#[utoipa::path(get, path = "/users/{id}/cart", tag = "cart",
+    params(("id" = Uuid, Path, description = "the customer")), security(("bearer" = [])),
+    responses((status = 200, body = CartView), (status = 401, body = Problem),
+        (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn get_customer_cart(
+    State(state): State<AppState>,
+    user: User,
+    Path(customer): Path<Uuid>,
+) -> Result<Json<CartView>, ApiError> {
+    user.require(&[Role::Admin])?;
+    let known: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM customers WHERE id = $1 AND NOT closed)")
+            .bind(customer)
+            .fetch_one(&state.read_pool)
+            .await?;
+    if !known {
+        return Err(ApiError::not_found("no such user"));
+    }
+    open_cart(&state, customer).await.map(Json)
+}
+
+/// The customer's open cart from the read model; an empty cart if there is none.
+async fn open_cart(state: &AppState, customer: Uuid) -> Result<CartView, ApiError> {
     let cart: Option<(Uuid, DateTime<Utc>)> =
         sqlx::query_as("SELECT cart_id, updated_at FROM carts WHERE customer_id = $1")
-            .bind(user.id)
+            .bind(customer)
             .fetch_optional(&state.read_pool)
             .await?;
     let Some((cart_id, updated_at)) = cart else {
-        return Ok(Json(CartView::empty(user.id)));
+        return Ok(CartView::empty(customer));
     };
-    let mut lines = lines(&state, &[user.id]).await?;
-    Ok(Json(view(user.id, cart_id, updated_at, &mut lines)))
+    let mut lines = lines(state, &[customer]).await?;
+    Ok(view(customer, cart_id, updated_at, &mut lines))
 }
 
 /// Every open cart, most recently changed first (admin).
@@ -127,12 +141,23 @@ async fn list_carts(
     let rows: Vec<(Uuid, Uuid, DateTime<Utc>)> = sqlx::query_as(
         "SELECT customer_id, cart_id, updated_at FROM carts \
          WHERE ($1::timestamptz IS NULL OR (updated_at, customer_id) < ($1, $2)) \
+           AND ($4::uuid IS NULL OR customer_id = $4) \
          ORDER BY updated_at DESC, customer_id DESC LIMIT $3",
     )
     .bind(after.as_ref().map(|c| c.at))
     .bind(after.as_ref().map(|c| c.id))
     .bind(limit + 1)
+    .bind(query.customer_id)
     .fetch_all(&state.read_pool)
+    .await?;
+    let total = page::total(
+        query.count,
+        sqlx::query_scalar(
+            "SELECT count(*) FROM carts WHERE ($1::uuid IS NULL OR customer_id = $1)",
+        )
+        .bind(query.customer_id)
+        .fetch_one(&state.read_pool),
+    )
     .await?;
     let customers: Vec<Uuid> = rows.iter().map(|r| r.0).collect();
     let mut lines = lines(&state, &customers).await?;
@@ -141,6 +166,7 @@ async fn list_carts(
         limit,
         |r| Cursor { at: r.2, id: r.0 },
         |(customer_id, cart_id, at)| view(customer_id, cart_id, at, &mut lines),
-    );
+    )
+    .with_total(total);
     Ok(Json(page))
 }

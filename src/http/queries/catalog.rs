@@ -7,15 +7,14 @@ pub mod listing;
 use std::collections::BTreeMap;
 
 use axum::extract::State;
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use crate::commands::catalog::ProductView;
-use crate::commands::stock::StockLevels;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{Json, Path, Query};
+use crate::http::views::product::ProductView;
+pub use crate::http::views::product::{PRODUCT_COLUMNS as COLUMNS, ProductRow};
 use crate::state::AppState;
 use listing::{Filters, ProductQuery};
 
@@ -27,49 +26,14 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_home))
 }
 
-/// The columns of a [`ProductRow`].
-pub const COLUMNS: &str = "id, name, description, category, price, currency, image_id, \
-    seller_id, on_hand, reserved, created_at, updated_at";
-
-#[derive(Debug, sqlx::FromRow)]
-pub struct ProductRow {
-    pub id: Uuid,
-    pub name: String,
-    pub description: String,
-    pub category: String,
-    pub price: i64,
-    pub currency: String,
-    pub image_id: Option<String>,
-    pub seller_id: Uuid,
-    pub on_hand: i64,
-    pub reserved: i64,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-impl From<ProductRow> for ProductView {
-    fn from(row: ProductRow) -> Self {
-        Self {
-            id: row.id,
-            name: row.name,
-            description: row.description,
-            category: row.category,
-            price: row.price,
-            currency: row.currency,
-            image_url: row.image_id.as_deref().map(crate::images::url),
-            seller_id: row.seller_id,
-            stock: StockLevels::new(row.on_hand, row.reserved),
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-        }
-    }
-}
-
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ProductPage {
     pub items: Vec<ProductView>,
     /// Pass as `?cursor=` for the next page; null on the last page.
     pub next_cursor: Option<String>,
+    /// With `?count=true`: how many products match the filter, on every page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<i64>,
 }
 
 #[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]

@@ -11,10 +11,10 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::page::{self, Cursor, Page};
-use crate::commands::orders::{OrderItemView, OrderView, PaymentView};
 use crate::http::auth::User;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{Json, Path, Query};
+use crate::http::views::order::{ORDER_COLUMNS as COLUMNS, OrderRow, OrderView};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -34,63 +34,6 @@ const STATUSES: [&str; 7] = [
     "expired",
     "refunded",
 ];
-
-const COLUMNS: &str = "id, customer_id, status, items, total, currency, phone, payment_status, \
-     payment_attempts, checkout_request_id, mpesa_receipt, paid_amount, paid_at, failure_reason, \
-     refund_due, expires_at, created_at, updated_at, \
-     (SELECT coalesce(sum(r.amount), 0) FROM order_refunds r \
-      WHERE r.order_id = orders.id AND r.status = 'completed')::int8 AS refunded_amount";
-
-#[derive(sqlx::FromRow)]
-pub(crate) struct OrderRow {
-    id: Uuid,
-    customer_id: Uuid,
-    status: String,
-    items: sqlx::types::Json<Vec<OrderItemView>>,
-    total: i64,
-    currency: String,
-    phone: String,
-    payment_status: String,
-    payment_attempts: i32,
-    checkout_request_id: Option<String>,
-    mpesa_receipt: Option<String>,
-    paid_amount: Option<i64>,
-    paid_at: Option<DateTime<Utc>>,
-    failure_reason: Option<String>,
-    refund_due: bool,
-    expires_at: DateTime<Utc>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-    refunded_amount: i64,
-}
-
-impl From<OrderRow> for OrderView {
-    fn from(r: OrderRow) -> Self {
-        Self {
-            id: r.id,
-            customer_id: r.customer_id,
-            status: r.status,
-            items: r.items.0,
-            total: r.total,
-            currency: r.currency,
-            phone: r.phone,
-            payment: PaymentView {
-                status: r.payment_status,
-                attempts: i64::from(r.payment_attempts),
-                checkout_request_id: r.checkout_request_id,
-                mpesa_receipt: r.mpesa_receipt,
-                paid_amount: r.paid_amount,
-                paid_at: r.paid_at,
-                failure_reason: r.failure_reason,
-                refunded_amount: r.refunded_amount,
-            },
-            refund_due: r.refund_due,
-            expires_at: Some(r.expires_at),
-            created_at: Some(r.created_at),
-            updated_at: Some(r.updated_at),
-        }
-    }
-}
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Tracking {
@@ -112,12 +55,20 @@ pub struct OrderListQuery {
     /// `pending_payment | paid | shipped | delivered | cancelled | expired | refunded`
     #[param(schema_with = crate::http::limits::order_status)]
     status: Option<String>,
+    /// Only this customer's orders (admins and auditors; a customer sees only their own).
+    customer_id: Option<Uuid>,
     /// 1 to 100, default 20.
     #[param(schema_with = crate::http::limits::page_limit)]
     limit: Option<i64>,
     #[param(schema_with = crate::http::limits::cursor)]
     cursor: Option<String>,
+    /// `true` adds `total`, the orders matching the filter.
+    count: Option<bool>,
 }
+
+/// The orders `GET /orders` lists: `$1` owner, `$2` status, `$6` customer asked for.
+const ORDER_FILTER: &str = "($1::uuid IS NULL OR customer_id = $1) \
+    AND ($2::text IS NULL OR status = $2) AND ($6::uuid IS NULL OR customer_id = $6)";
 
 /// The order if `user` may see it; anyone else's is not found.
 pub(crate) async fn visible_order(
@@ -176,10 +127,25 @@ async fn list_orders(
         ));
     }
     let owner = (!user.sees_everything()).then_some(user.id);
+    // The count binds the page's parameters it does not use as nulls, so both share the filter.
+    let total = page::total(
+        query.count,
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT count(*) FROM orders WHERE {ORDER_FILTER} \
+             AND $3::timestamptz IS NULL AND $4::uuid IS NULL AND $5::int8 IS NULL"
+        )))
+        .bind(owner)
+        .bind(query.status.clone())
+        .bind(None::<DateTime<Utc>>)
+        .bind(None::<Uuid>)
+        .bind(None::<i64>)
+        .bind(query.customer_id)
+        .fetch_one(&state.read_pool),
+    )
+    .await?;
     let rows: Vec<OrderRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM orders \
-         WHERE ($1::uuid IS NULL OR customer_id = $1) AND ($2::text IS NULL OR status = $2) \
-           AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4)) \
+         WHERE {ORDER_FILTER} AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4)) \
          ORDER BY created_at DESC, id DESC LIMIT $5"
     )))
     .bind(owner)
@@ -187,17 +153,21 @@ async fn list_orders(
     .bind(after.as_ref().map(|c| c.at))
     .bind(after.as_ref().map(|c| c.id))
     .bind(limit + 1)
+    .bind(query.customer_id)
     .fetch_all(&state.read_pool)
     .await?;
-    Ok(Json(Page::of(
-        rows,
-        limit,
-        |r| Cursor {
-            at: r.created_at,
-            id: r.id,
-        },
-        OrderView::from,
-    )))
+    Ok(Json(
+        Page::of(
+            rows,
+            limit,
+            |r| Cursor {
+                at: r.created_at,
+                id: r.id,
+            },
+            OrderView::from,
+        )
+        .with_total(total),
+    ))
 }
 
 /// One order (its owner, admins, auditors).

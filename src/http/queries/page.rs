@@ -1,5 +1,6 @@
 //! Pages of a list: `?limit=` (1–100, default 20) and `?cursor=`, an opaque base64url of the
-//! last item's keyset position; answered as `{items, next_cursor}`. Shared by every list.
+//! last item's keyset position; answered as `{items, next_cursor}`, with `total` (the items
+//! matching the filter, all pages) when asked by `?count=true`. Shared by every list.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -17,6 +18,9 @@ pub const MAX_LIMIT: i64 = 100;
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,
+    /// With `?count=true`: how many items match the filter, on every page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<i64>,
 }
 
 /// A base64url keyset position; opaque to clients.
@@ -98,7 +102,24 @@ impl<T> Page<T> {
         Self {
             items: rows.into_iter().map(into).collect(),
             next_cursor,
+            total: None,
         }
+    }
+
+    pub fn with_total(mut self, total: Option<i64>) -> Self {
+        self.total = total;
+        self
+    }
+}
+
+/// Runs the count query when `?count=true` asked for it.
+pub async fn total<F>(count: Option<bool>, query: F) -> Result<Option<i64>, sqlx::Error>
+where
+    F: std::future::Future<Output = Result<i64, sqlx::Error>>,
+{
+    match count {
+        Some(true) => query.await.map(Some),
+        _ => Ok(None),
     }
 }
 

@@ -9,10 +9,10 @@ use uuid::Uuid;
 
 use super::page::{decode_cursor, encode_cursor, parse_limit, problem};
 use crate::auth::Role;
-use crate::commands::stock::{StockLevels, StockView};
 use crate::http::auth::User;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{Json, Path, Query};
+use crate::http::views::stock::{StockRow, StockView};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -21,24 +21,14 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_stock))
 }
 
-#[derive(sqlx::FromRow)]
-struct StockRow {
-    id: Uuid,
-    on_hand: i64,
-    reserved: i64,
-}
-
-impl From<StockRow> for StockView {
-    fn from(row: StockRow) -> Self {
-        StockView::new(row.id, StockLevels::new(row.on_hand, row.reserved))
-    }
-}
-
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct StockPage {
     pub items: Vec<StockView>,
     /// Pass as `?cursor=` for the next page; null on the last page.
     pub next_cursor: Option<String>,
+    /// With `?count=true`: how many products match the filter, on every page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<i64>,
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -54,6 +44,8 @@ pub struct StockQuery {
     /// `next_cursor` of the previous page.
     #[param(schema_with = crate::http::limits::cursor)]
     cursor: Option<String>,
+    /// `true` adds `total`, the products matching the filter.
+    count: Option<bool>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -112,15 +104,28 @@ async fn list_stock(
         return Err(ApiError::fields(errors));
     }
 
-    let mut sql = QueryBuilder::<Postgres>::new(
-        "SELECT id, on_hand, reserved FROM products WHERE NOT withdrawn",
-    );
-    if user.role == Role::Seller {
-        sql.push(" AND seller_id = ").push_bind(user.id);
-    }
-    if let Some(below) = below {
-        sql.push(" AND available < ").push_bind(below);
-    }
+    let seller = (user.role == Role::Seller).then_some(user.id);
+    let filter = |select: &str| {
+        let mut sql = QueryBuilder::<Postgres>::new(select);
+        sql.push(" FROM products WHERE NOT withdrawn");
+        if let Some(seller) = seller {
+            sql.push(" AND seller_id = ").push_bind(seller);
+        }
+        if let Some(below) = below {
+            sql.push(" AND available < ").push_bind(below);
+        }
+        sql
+    };
+    let total = match query.count {
+        Some(true) => Some(
+            filter("SELECT count(*)")
+                .build_query_scalar::<i64>()
+                .fetch_one(&state.read_pool)
+                .await?,
+        ),
+        _ => None,
+    };
+    let mut sql = filter("SELECT id, on_hand, reserved");
     if let Some(after) = after {
         sql.push(" AND id > ").push_bind(after.id);
     }
@@ -135,5 +140,6 @@ async fn list_stock(
     Ok(Json(StockPage {
         items: rows.into_iter().map(Into::into).collect(),
         next_cursor,
+        total,
     }))
 }

@@ -65,11 +65,13 @@ pub type WebhookPage = Page<WebhookView>;
 
 /// Every webhook subscription, oldest first (admins).
 #[utoipa::path(get, path = "/webhooks", tag = "webhooks", security(("bearer" = [])),
+    params(ListWebhooks),
     responses((status = 200, body = Page<WebhookView>), (status = 401, body = Problem),
               (status = 403, body = Problem)))]
 async fn list_webhooks(
     State(state): State<AppState>,
     user: User,
+    Query(query): Query<ListWebhooks>,
 ) -> Result<Json<WebhookPage>, ApiError> {
     user.require(&[Role::Admin])?;
     let rows: Vec<Subscription> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -77,9 +79,11 @@ async fn list_webhooks(
     )))
     .fetch_all(&state.pool)
     .await?;
+    let total = (query.count == Some(true)).then_some(rows.len() as i64);
     Ok(Json(Page {
         items: rows.into_iter().map(WebhookView::from).collect(),
         next_cursor: None,
+        total,
     }))
 }
 
@@ -115,6 +119,7 @@ pub struct DeliveryView {
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 struct ListDeliveries {
     /// 1 to 100, default 20.
     #[param(schema_with = crate::http::limits::page_limit)]
@@ -122,6 +127,16 @@ struct ListDeliveries {
     /// `next_cursor` of the previous page.
     #[param(schema_with = crate::http::limits::cursor)]
     cursor: Option<String>,
+    /// `true` adds `total`, the subscription's delivery attempts.
+    count: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct ListWebhooks {
+    /// `true` adds `total`, the number of subscriptions (all are on the one page).
+    count: Option<bool>,
 }
 
 pub type DeliveryPage = Page<DeliveryView>;
@@ -191,8 +206,16 @@ async fn list_deliveries(
     let next_cursor = more
         .then(|| items.last().map(|(row, _)| page::encode_cursor(row)))
         .flatten();
+    let total = page::total(
+        query.count,
+        sqlx::query_scalar("SELECT count(*) FROM webhook_deliveries WHERE webhook_id = $1")
+            .bind(id)
+            .fetch_one(&state.pool),
+    )
+    .await?;
     Ok(Json(Page {
         items: items.into_iter().map(|(_, d)| d).collect(),
         next_cursor,
+        total,
     }))
 }

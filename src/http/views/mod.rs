@@ -1,5 +1,19 @@
-//! Response shapes of the API, each built from the aggregate (command answers) and from its
-//! read-model row (queries), so both answer the same shape.
+//! The response shapes of API.md, in one place of the HTTP layer. Each is built `From` the
+//! aggregate (a command's answer: the writer reads its own write) and `From` the read model's
+//! row (a query's answer), so both sides answer the same shape.
 
+pub mod cart;
+pub mod event;
+pub mod order;
 pub mod payout;
+pub mod product;
 pub mod refund;
+pub mod stock;
+pub mod user;
+
+pub use cart::{CartItemView, CartView};
+pub use event::{EventMetadataView, EventView};
+pub use order::{OrderItemView, OrderView, PaymentView};
+pub use product::ProductView;
+pub use stock::{StockLevels, StockView};
+pub use user::UserView;

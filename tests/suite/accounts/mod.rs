@@ -5,6 +5,7 @@ mod profile;
 mod register;
 mod sessions;
 mod tokens;
+mod users;
 
 use serde_json::{Value, json};
 use tillroll::commands::accounts::create_admin;
@@ -95,7 +96,8 @@ async fn openapi_lists_the_account_routes() {
         ("/auth/logout", &["post"]),
         ("/me", &["get", "patch"]),
         ("/me/avatar", &["put"]),
-        ("/users", &["get"]),
+        ("/auth/verify", &["post"]),
+        ("/users", &["get", "post"]),
         ("/users/{id}", &["get", "patch", "delete"]),
     ] {
         for method in methods {

@@ -39,6 +39,7 @@ async fn registration_answers_a_session_and_a_customer() {
         [
             "avatar_url",
             "created_at",
+            "disabled",
             "email",
             "gender",
             "id",

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use tillroll::auth::Role;
-use tillroll::store::export::EventView;
+use tillroll::http::views::event::EventView;
 use tillroll_events::{EncodedEvent, LogPosition, Metadata, StreamId};
 use uuid::Uuid;
 

@@ -159,6 +159,7 @@ pub async fn order_paid_after_a_failure(
         &order::PlaceOrder {
             order_id,
             customer_id: customer,
+            placed_by: customer,
             lines: vec![order::NewOrderLine {
                 product_id: product,
                 name: "Kettle".into(),

@@ -10,6 +10,7 @@ mod oversell;
 mod payouts;
 mod refunds;
 mod rules;
+mod small;
 
 use std::sync::Arc;
 use std::time::Duration;

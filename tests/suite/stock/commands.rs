@@ -4,7 +4,7 @@ use chrono::Utc;
 use reqwest::Method;
 use serde_json::{Value, json};
 use tillroll::auth::Role;
-use tillroll::commands::{CommandContext, Rejection};
+use tillroll::commands::{CommandContext, CommandError};
 use tillroll::domain::stock::{self, Reserve, Stock};
 use tillroll_events::StreamId;
 use uuid::Uuid;
@@ -61,7 +61,7 @@ async fn reserve(app: &TestApp, product_id: Uuid, quantity: i64) {
             let (stream, cmd) = (stream.clone(), cmd.clone());
             Box::pin(async move {
                 let (state, _) = uow.load::<Stock>(&stream).await?;
-                let events = stock::reserve(&state, &cmd).map_err(Rejection::from)?;
+                let events = stock::reserve(&state, &cmd).map_err(CommandError::from)?;
                 uow.append::<Stock>(&stream, events);
                 Ok(())
             })

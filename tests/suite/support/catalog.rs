@@ -53,5 +53,5 @@ pub async fn list_product_at(
         .await
         .expect("the product is listed");
     let position = outcome.position.expect("events were appended");
-    (outcome.value.id, position)
+    (outcome.value.product.product_id, position)
 }

@@ -142,6 +142,7 @@ fn effects_decide_on_the_stock() {
     let place_cmd = PlaceOrder {
         order_id: ORDER,
         customer_id: CUSTOMER,
+        placed_by: CUSTOMER,
         lines: vec![NewOrderLine {
             product_id: KETTLE,
             name: "Kettle".into(),

@@ -61,6 +61,7 @@ fn placed() -> OrderEvent {
     OrderEvent::OrderPlaced {
         order_id: ORDER,
         customer_id: CUSTOMER,
+        placed_by: CUSTOMER,
         items: vec![
             OrderLine {
                 product_id: KETTLE,

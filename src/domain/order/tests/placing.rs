@@ -20,6 +20,7 @@ fn place_cmd(lines: Vec<NewOrderLine>) -> PlaceOrder {
     PlaceOrder {
         order_id: ORDER,
         customer_id: CUSTOMER,
+        placed_by: CUSTOMER,
         lines,
         currency: Currency::kes(),
         phone: Msisdn::parse("0712 345 678").unwrap(),

@@ -16,7 +16,7 @@ use crate::domain::validate::{Actor, PersonName};
 use crate::http::command::Command;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{Json, Path};
-use crate::http::queries::accounts::UserView;
+use crate::http::views::UserView;
 use crate::http::with_position;
 use crate::state::AppState;
 

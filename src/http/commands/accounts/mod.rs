@@ -4,6 +4,8 @@
 mod admin;
 mod profile;
 mod sessions;
+mod users;
+mod verify;
 
 use serde::Serialize;
 use utoipa_axum::router::OpenApiRouter;
@@ -11,13 +13,15 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::commands::accounts::{AccountError, Session};
 use crate::domain::validate::FieldError;
 use crate::http::error::{ApiError, FieldProblem};
-use crate::http::queries::accounts::UserView;
+use crate::http::views::UserView;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     sessions::router()
         .merge(profile::router())
         .merge(admin::router())
+        .merge(users::router())
+        .merge(verify::router())
 }
 
 /// What registering, logging in and refreshing answer.

@@ -18,7 +18,7 @@ use crate::domain::validate::{Gender, PersonName};
 use crate::http::command::Command;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::Json;
-use crate::http::queries::accounts::UserView;
+use crate::http::views::UserView;
 use crate::http::with_position;
 use crate::state::AppState;
 

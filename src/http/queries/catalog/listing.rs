@@ -47,6 +47,9 @@ pub struct ProductQuery {
     /// `next_cursor` of the previous page.
     #[param(schema_with = crate::http::limits::cursor)]
     cursor: Option<String>,
+    /// `true` adds `total`, the products matching the filter.
+    #[param(value_type = Option<bool>)]
+    count: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -115,6 +118,7 @@ pub struct Filters {
     sort: Sort,
     limit: i64,
     after: Option<(Key, Uuid)>,
+    count: bool,
 }
 
 fn price(field: &str, raw: Option<&str>, errors: &mut Vec<FieldProblem>) -> Option<i64> {
@@ -167,6 +171,11 @@ impl TryFrom<ProductQuery> for Filters {
             Some("true") => filters.in_stock = true,
             Some(_) => errors.push(problem("in_stock", "must be true or false")),
         }
+        match query.count.as_deref().map(str::trim) {
+            None | Some("false") => {}
+            Some("true") => filters.count = true,
+            Some(_) => errors.push(problem("count", "must be true or false")),
+        }
         if let Some(raw) = query.sort {
             match Sort::parse(raw.trim()) {
                 Some(sort) => filters.sort = sort,
@@ -210,29 +219,16 @@ fn key_fits(sort: Sort, key: &Key) -> bool {
 
 /// One page of listed (never withdrawn) products.
 pub async fn list(pool: &PgPool, filters: &Filters) -> Result<ProductPage, sqlx::Error> {
-    let mut sql = QueryBuilder::<Postgres>::new(format!(
-        "SELECT {COLUMNS} FROM products WHERE NOT withdrawn"
-    ));
-    if let Some(q) = &filters.q {
-        sql.push(" AND search @@ websearch_to_tsquery('english', ")
-            .push_bind(q.clone())
-            .push(")");
-    }
-    if let Some(category) = &filters.category {
-        sql.push(" AND category = ").push_bind(category.clone());
-    }
-    if let Some(min) = filters.min_price {
-        sql.push(" AND price >= ").push_bind(min);
-    }
-    if let Some(max) = filters.max_price {
-        sql.push(" AND price <= ").push_bind(max);
-    }
-    if let Some(seller) = filters.seller_id {
-        sql.push(" AND seller_id = ").push_bind(seller);
-    }
-    if filters.in_stock {
-        sql.push(" AND available > 0");
-    }
+    let total = match filters.count {
+        true => Some(
+            matching("SELECT count(*)", filters)
+                .build_query_scalar::<i64>()
+                .fetch_one(pool)
+                .await?,
+        ),
+        false => None,
+    };
+    let mut sql = matching(&format!("SELECT {COLUMNS}"), filters);
     let (column, after, order_by) = filters.sort.order();
     if let Some((key, id)) = &filters.after {
         sql.push(format_args!(" AND ({column}, id) {after} ("));
@@ -262,7 +258,35 @@ pub async fn list(pool: &PgPool, filters: &Filters) -> Result<ProductPage, sqlx:
     Ok(ProductPage {
         items: rows.into_iter().map(Into::into).collect(),
         next_cursor: next_cursor.flatten(),
+        total,
     })
+}
+
+/// `select` over the listed products the filters match (the page's and the count's query).
+fn matching(select: &str, filters: &Filters) -> QueryBuilder<Postgres> {
+    let mut sql =
+        QueryBuilder::<Postgres>::new(format!("{select} FROM products WHERE NOT withdrawn"));
+    if let Some(q) = &filters.q {
+        sql.push(" AND search @@ websearch_to_tsquery('english', ")
+            .push_bind(q.clone())
+            .push(")");
+    }
+    if let Some(category) = &filters.category {
+        sql.push(" AND category = ").push_bind(category.clone());
+    }
+    if let Some(min) = filters.min_price {
+        sql.push(" AND price >= ").push_bind(min);
+    }
+    if let Some(max) = filters.max_price {
+        sql.push(" AND price <= ").push_bind(max);
+    }
+    if let Some(seller) = filters.seller_id {
+        sql.push(" AND seller_id = ").push_bind(seller);
+    }
+    if filters.in_stock {
+        sql.push(" AND available > 0");
+    }
+    sql
 }
 
 #[cfg(test)]

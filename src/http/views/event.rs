@@ -1,5 +1,5 @@
 //! The public shape of an event (API.md `event`), shared by the audit endpoints, the live
-//! feed and `tillroll audit export`.
+//! feed, the webhooks and NATS publisher, and `tillroll audit export`.
 
 use serde::{Deserialize, Serialize};
 use tillroll_events::{Metadata, RecordedEvent};

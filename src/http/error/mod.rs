@@ -1,6 +1,10 @@
 //! One error type for every failure an HTTP client can see, rendered as
 //! `application/problem+json` with the status API.md gives. 5xx bodies are generic; the cause
-//! is logged once, here.
+//! is logged once, here. The aggregates' rules are mapped in one place, [`domain`].
+
+mod domain;
+
+pub use domain::short_lines;
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -246,6 +250,7 @@ impl From<CommandError> for ApiError {
     fn from(error: CommandError) -> Self {
         match error {
             CommandError::Rejected(rejection) => rejection.into(),
+            CommandError::Domain(error) => error.into(),
             CommandError::Conflict(stream) => {
                 Self::conflict(format!("{stream} was changed concurrently; try again"))
             }

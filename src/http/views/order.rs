@@ -1,5 +1,6 @@
 //! API.md's `order`, built from the order aggregate (command answers) or from the orders read
-//! model (queries), so both answer the same shape.
+//! model row (queries), so both answer the same shape. One file, so a new order field is added
+//! to the view, the aggregate mapping and the row mapping together.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -10,7 +11,10 @@ use crate::domain::order::Order;
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OrderView {
     pub id: Uuid,
+    /// The owner: the order is theirs.
     pub customer_id: Uuid,
+    /// The customer, or the admin who placed the order on their behalf.
+    pub placed_by: Uuid,
     /// `pending_payment | paid | shipped | delivered | cancelled | expired | refunded`
     pub status: String,
     pub items: Vec<OrderItemView>,
@@ -19,6 +23,7 @@ pub struct OrderView {
     pub phone: String,
     pub payment: PaymentView,
     pub refund_due: bool,
+    /// The deadline to pay; null once the order is settled (paid, cancelled, expired…).
     pub expires_at: Option<DateTime<Utc>>,
     pub created_at: Option<DateTime<Utc>>,
     pub updated_at: Option<DateTime<Utc>>,
@@ -47,6 +52,11 @@ pub struct PaymentView {
     pub refunded_amount: i64,
 }
 
+/// Only an order still waiting for its payment has a deadline.
+fn pending(status: &str) -> bool {
+    status == "pending_payment"
+}
+
 fn snake<T: Serialize>(value: &T) -> String {
     serde_json::to_value(value)
         .ok()
@@ -60,6 +70,7 @@ impl From<&Order> for OrderView {
         Self {
             id: order.order_id,
             customer_id: order.customer_id,
+            placed_by: order.placed_by,
             status: order.status.as_str().to_owned(),
             items: order
                 .lines
@@ -86,9 +97,70 @@ impl From<&Order> for OrderView {
                 refunded_amount: payment.refunded_amount,
             },
             refund_due: order.refund_due,
-            expires_at: order.expires_at,
+            expires_at: order.expires_at.filter(|_| pending(order.status.as_str())),
             created_at: order.created_at,
             updated_at: order.updated_at,
+        }
+    }
+}
+
+/// The columns of an [`OrderRow`].
+pub const ORDER_COLUMNS: &str = "id, customer_id, status, items, total, currency, phone, \
+     payment_status, payment_attempts, checkout_request_id, mpesa_receipt, paid_amount, paid_at, \
+     failure_reason, refund_due, expires_at, created_at, updated_at, placed_by, \
+     (SELECT coalesce(sum(r.amount), 0) FROM order_refunds r \
+      WHERE r.order_id = orders.id AND r.status = 'completed')::int8 AS refunded_amount";
+
+/// A row of the `orders` read model.
+#[derive(sqlx::FromRow)]
+pub struct OrderRow {
+    pub id: Uuid,
+    pub customer_id: Uuid,
+    pub status: String,
+    pub items: sqlx::types::Json<Vec<OrderItemView>>,
+    pub total: i64,
+    pub currency: String,
+    pub phone: String,
+    pub payment_status: String,
+    pub payment_attempts: i32,
+    pub checkout_request_id: Option<String>,
+    pub mpesa_receipt: Option<String>,
+    pub paid_amount: Option<i64>,
+    pub paid_at: Option<DateTime<Utc>>,
+    pub failure_reason: Option<String>,
+    pub refund_due: bool,
+    pub expires_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub placed_by: Uuid,
+    pub refunded_amount: i64,
+}
+
+impl From<OrderRow> for OrderView {
+    fn from(r: OrderRow) -> Self {
+        Self {
+            id: r.id,
+            customer_id: r.customer_id,
+            placed_by: r.placed_by,
+            expires_at: Some(r.expires_at).filter(|_| pending(&r.status)),
+            status: r.status,
+            items: r.items.0,
+            total: r.total,
+            currency: r.currency,
+            phone: r.phone,
+            payment: PaymentView {
+                status: r.payment_status,
+                attempts: i64::from(r.payment_attempts),
+                checkout_request_id: r.checkout_request_id,
+                mpesa_receipt: r.mpesa_receipt,
+                paid_amount: r.paid_amount,
+                paid_at: r.paid_at,
+                failure_reason: r.failure_reason,
+                refunded_amount: r.refunded_amount,
+            },
+            refund_due: r.refund_due,
+            created_at: Some(r.created_at),
+            updated_at: Some(r.updated_at),
         }
     }
 }
