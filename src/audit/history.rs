@@ -37,6 +37,8 @@ pub async fn order_history(
             }
         }
     }
-    events.sort_by_key(RecordedEvent::log_position);
+    // An event committed a moment ago may not have its log index yet: it comes last, where
+    // the sequencer is about to place it.
+    events.sort_by_key(|e| (e.log_index.unwrap_or(i64::MAX), e.position));
     Ok(events)
 }
