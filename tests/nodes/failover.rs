@@ -459,9 +459,11 @@ async fn a_node_killed_between_an_stk_push_and_its_answer_never_sends_it_again()
         "never sent again"
     );
     let path = format!("/orders/{order}");
+    // The read model may be on its way over from the victim too: wait for it by position.
     let waiting = cluster
-        .must(survivor, Method::GET, &path, &customer, None)
-        .await;
+        .call(survivor, Method::GET, &path, &customer, None, placed.position)
+        .await
+        .expect("the survivor answers");
     assert_eq!(waiting.body["status"], "pending_payment", "{waiting:?}");
     assert_eq!(
         waiting.body["payment"]["status"], "requested",
