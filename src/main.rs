@@ -32,8 +32,14 @@ Environment (all optional):
   TILLROLL_WEBHOOKS_ALLOW_PRIVATE   true: webhooks may call internal addresses [default: false]
   TILLROLL_MPESA_CONSUMER_KEY, _CONSUMER_SECRET, _SHORTCODE, _PASSKEY
                                Daraja credentials, all four or none [default: the simulator]
+  TILLROLL_MPESA_B2C_SHORTCODE, _B2C_INITIATOR_NAME, _B2C_SECURITY_CREDENTIAL
+                               Daraja B2C (refunds, payouts), all three or none, with the
+                               credentials above [default: the simulator]
   TILLROLL_MPESA_BASE_URL      [default: https://sandbox.safaricom.co.ke]
   TILLROLL_MPESA_TRANSACTION_TYPE, TILLROLL_MPESA_PARTY_B, TILLROLL_MPESA_CALLBACK_TOKEN
+  TILLROLL_PLATFORM_FEE_BPS    the platform's fee on sellers' delivered lines, in basis points
+                               [default: 0]
+  TILLROLL_PAYOUT_EVERY        how often sellers' balances are paid out [default: 1h]
   TILLROLL_CORS_ORIGINS        comma-separated origins, or * [default: none]
   TILLROLL_DB_POOL_SIZE        request connections per node, 2-500 [default: 8]
   TILLROLL_LEASE_TTL           worker lease lifetime [default: 5s]

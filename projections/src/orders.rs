@@ -133,6 +133,7 @@ struct Order {
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     placed_by: Uuid,
+    refunded_amount: i64,
 }
 
 impl Order {
@@ -146,7 +147,8 @@ impl Order {
 
 const COLUMNS: &str = "id, customer_id, status, items, total, currency, phone, payment_status, \
     payment_attempts, payment_attempt_id, checkout_request_id, mpesa_receipt, paid_amount, \
-    paid_at, failure_reason, refund_due, expires_at, created_at, updated_at, placed_by";
+    paid_at, failure_reason, refund_due, expires_at, created_at, updated_at, placed_by, \
+    refunded_amount";
 
 async fn load(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<(Uuid, Order)>, sqlx::Error> {
     let sql = format!("SELECT {COLUMNS} FROM orders WHERE id = ANY($1)");
@@ -222,6 +224,7 @@ impl Batch {
                 created_at: placed_at,
                 updated_at: placed_at,
                 placed_by,
+                refunded_amount: 0,
             };
             // An order is placed once (its stream is created by it); should the event ever
             // come again, the order it would reset stays as it is.
@@ -363,6 +366,7 @@ impl Batch {
                 mpesa_receipt,
                 ..
             } => {
+                o.refunded_amount += amount;
                 o.updated_at = at;
                 Some(format!(
                     "refund of {amount} paid (M-Pesa receipt {mpesa_receipt})"
@@ -444,7 +448,8 @@ async fn write_orders(
          SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::jsonb[], $5::int8[], \
              $6::text[], $7::text[], $8::text[], $9::int4[], $10::uuid[], $11::text[], \
              $12::text[], $13::int8[], $14::timestamptz[], $15::text[], $16::bool[], \
-             $17::timestamptz[], $18::timestamptz[], $19::timestamptz[], $20::uuid[]) \
+             $17::timestamptz[], $18::timestamptz[], $19::timestamptz[], $20::uuid[], \
+             $21::int8[]) \
          ON CONFLICT (id) DO UPDATE SET customer_id = excluded.customer_id, \
              status = excluded.status, items = excluded.items, total = excluded.total, \
              currency = excluded.currency, phone = excluded.phone, \
@@ -456,7 +461,7 @@ async fn write_orders(
              paid_at = excluded.paid_at, failure_reason = excluded.failure_reason, \
              refund_due = excluded.refund_due, expires_at = excluded.expires_at, \
              created_at = excluded.created_at, updated_at = excluded.updated_at, \
-             placed_by = excluded.placed_by"
+             placed_by = excluded.placed_by, refunded_amount = excluded.refunded_amount"
     );
     sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(c.id)
@@ -479,6 +484,7 @@ async fn write_orders(
         .bind(c.created_at)
         .bind(c.updated_at)
         .bind(c.placed_by)
+        .bind(c.refunded_amount)
         .execute(conn)
         .await?;
     Ok(())
@@ -507,6 +513,7 @@ struct OrderColumns {
     created_at: Vec<DateTime<Utc>>,
     updated_at: Vec<DateTime<Utc>>,
     placed_by: Vec<Uuid>,
+    refunded_amount: Vec<i64>,
 }
 
 impl OrderColumns {
@@ -529,6 +536,7 @@ impl OrderColumns {
         self.refund_due.push(o.refund_due);
         self.expires_at.push(o.expires_at);
         self.placed_by.push(o.placed_by);
+        self.refunded_amount.push(o.refunded_amount);
         self.created_at.push(o.created_at);
         self.updated_at.push(o.updated_at);
     }

@@ -461,7 +461,14 @@ async fn a_node_killed_between_an_stk_push_and_its_answer_never_sends_it_again()
     let path = format!("/orders/{order}");
     // The read model may be on its way over from the victim too: wait for it by position.
     let waiting = cluster
-        .call(survivor, Method::GET, &path, &customer, None, placed.position)
+        .call(
+            survivor,
+            Method::GET,
+            &path,
+            &customer,
+            None,
+            placed.position,
+        )
         .await
         .expect("the survivor answers");
     assert_eq!(waiting.body["status"], "pending_payment", "{waiting:?}");

@@ -9,13 +9,19 @@ use serde_json::{Value, json};
 use crate::cluster::{Cluster, PHONE, WAIT, signal};
 use crate::db::TestDb;
 
-/// Waits until the simulator has recorded an undelivered request of `kind`.
+/// Waits until the simulator has recorded an undelivered request of `kind` and the node has
+/// recorded the simulator's acceptance (killed before that, an STK push has no id to match
+/// its callback or to query by: the attempt is abandoned, which is another test).
 async fn in_flight(cluster: &Cluster, kind: &str) {
     let deadline = Instant::now() + WAIT;
     loop {
         let (waiting,): (i64,) = sqlx::query_as(
             "SELECT count(*) FROM simulator_requests \
-             WHERE kind = $1 AND delivered_at IS NULL AND body IS NOT NULL",
+             WHERE kind = $1 AND delivered_at IS NULL AND body IS NOT NULL \
+               AND CASE $1 WHEN 'stk' THEN EXISTS (SELECT 1 FROM stk_dispatches \
+                       WHERE answered_at IS NOT NULL AND abandoned_at IS NULL) \
+                   ELSE EXISTS (SELECT 1 FROM b2c_dispatches \
+                       WHERE answered_at IS NOT NULL AND settled_at IS NULL) END",
         )
         .bind(kind)
         .fetch_one(&cluster.pool)

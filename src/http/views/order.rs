@@ -107,9 +107,7 @@ impl From<&Order> for OrderView {
 /// The columns of an [`OrderRow`].
 pub const ORDER_COLUMNS: &str = "id, customer_id, status, items, total, currency, phone, \
      payment_status, payment_attempts, checkout_request_id, mpesa_receipt, paid_amount, paid_at, \
-     failure_reason, refund_due, expires_at, created_at, updated_at, placed_by, \
-     (SELECT coalesce(sum(r.amount), 0) FROM order_refunds r \
-      WHERE r.order_id = orders.id AND r.status = 'completed')::int8 AS refunded_amount";
+     failure_reason, refund_due, expires_at, created_at, updated_at, placed_by, refunded_amount";
 
 /// A row of the `orders` read model.
 #[derive(sqlx::FromRow)]
