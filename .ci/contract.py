@@ -140,9 +140,11 @@ def config_for(access):
                 cursor = cursor or json.loads(body).get("next_cursor")
         except urllib.error.HTTPError:  # not this role's list
             pass
-        if cursor:
+        # A list too short to have a second page: its first page (an empty cursor), since
+        # a made-up cursor is rightly a 400.
+        pinned["query.cursor"] = cursor or ""
+        if pinned:
             # (Two filters would match either: `include-method` would take in every GET.)
-            pinned["query.cursor"] = cursor
             lines += ["[[operations]]", f'include-name = {toml("GET " + path)}',
                       f'parameters = {inline(pinned)}', ""]
     lines += ["[[operations]]", 'include-name = "GET /audit/events"',
@@ -152,8 +154,9 @@ def config_for(access):
               "", "[[operations]]", 'include-name = "GET /audit/proofs/inclusion"',
               f'parameters = {inline({"query.tree_size": str(tree_size)})}', ""]
     # The server also refuses common passwords, which no schema can list.
-    lines += ["[[operations]]", 'include-name = "POST /auth/register"',
-              'parameters = { "body.password" = "contract-pass-1" }', ""]
+    for route in ["POST /auth/register", "POST /users"]:
+        lines += ["[[operations]]", f'include-name = {toml(route)}',
+                  'parameters = { "body.password" = "contract-pass-1" }', ""]
     return "\n".join(lines)
 
 

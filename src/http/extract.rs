@@ -118,6 +118,14 @@ where
         if !problems.is_empty() {
             return Err(ApiError::fields(problems));
         }
+        // `?cursor=` with no value is the first page (a client that echoes a null
+        // `next_cursor` as empty text).
+        let raw: String = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(
+                form_urlencoded::parse(raw.as_bytes())
+                    .filter(|(key, value)| !(key == "cursor" && value.is_empty())),
+            )
+            .finish();
         let deserializer =
             serde_urlencoded::Deserializer::new(form_urlencoded::parse(raw.as_bytes()));
         serde_path_to_error::deserialize(deserializer)

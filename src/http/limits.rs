@@ -79,6 +79,11 @@ pub fn reason() -> Object {
     line(200)
 }
 
+/// A refund's reason (`domain::order::refunding`).
+pub fn refund_reason() -> Object {
+    line(500)
+}
+
 /// A product's description (`Description`): may span lines, may be empty.
 pub fn description() -> Object {
     ObjectBuilder::new()
@@ -110,9 +115,10 @@ pub fn page_limit() -> Object {
 pub fn cursor() -> Object {
     ObjectBuilder::new()
         .schema_type(Type::String)
-        .pattern(Some(r"^[A-Za-z0-9_-]+$"))
+        .pattern(Some(r"^[A-Za-z0-9_-]*$"))
         .description(Some(
-            "`next_cursor` of the previous page (opaque; any other value is a 400)",
+            "`next_cursor` of the previous page (opaque; empty: the first page; any other \
+             value is a 400)",
         ))
         .build()
 }
@@ -203,6 +209,25 @@ pub fn product_sort() -> Object {
 }
 
 /// An order's `status`, as a filter.
+pub fn payout_status() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(["requested", "completed", "failed"]))
+        .build()
+}
+
+/// A refund's amount: minor units of whole shillings (M-Pesa B2C pays no cents), at least 1.
+pub fn refund_amount() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .minimum(Some(100))
+        .multiple_of(Some(100))
+        .description(Some(
+            "minor units of whole shillings; less than KES 10 (1000) is refused with 409",
+        ))
+        .build()
+}
+
 pub fn order_status() -> Object {
     ObjectBuilder::new()
         .schema_type(Type::String)

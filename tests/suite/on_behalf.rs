@@ -180,9 +180,12 @@ async fn only_admins_act_for_others_and_only_for_accounts_that_exist() {
             json!({"items": item, "phone": "0712345678"}),
         )
         .await;
-    assert_eq!(
-        no_customer.problem(400)["errors"][0]["field"],
-        "customer_id"
+    assert!(
+        no_customer.problem(403)["detail"]
+            .as_str()
+            .unwrap()
+            .contains("customer_id"),
+        "{no_customer:?}"
     );
     let unknown = uuid::Uuid::new_v4();
     let for_nobody = app

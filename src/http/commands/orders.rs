@@ -91,10 +91,10 @@ pub(crate) fn optional_body<T: DeserializeOwned + Default>(bytes: &Bytes) -> Res
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(bytes).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => ApiError::bad_request(format!("invalid body: {e}")),
-        _ => ApiError::bad_request(format!("malformed JSON: {e}")),
-    })
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
+    // The input path of every JSON body: control characters, `1.0` as 1, errors per field.
+    crate::http::input::decode(value).map_err(ApiError::fields)
 }
 
 pub(crate) fn answer(outcome: Outcome<Order>, status: StatusCode) -> Response {
@@ -150,10 +150,11 @@ async fn place_order(
     command.user.require(&[Role::Customer, Role::Admin])?;
     let customer_id = match (command.user.role, body.customer_id) {
         (Role::Admin, Some(customer)) => customer,
+        // Admins buy nothing themselves: they order for a customer they name (a request
+        // that is well-formed but not allowed, so 403 rather than 400).
         (Role::Admin, None) => {
-            return Err(ApiError::field(
-                "customer_id",
-                "is required: an admin orders on a customer's behalf",
+            return Err(ApiError::forbidden(
+                "an admin orders only on a customer's behalf: name customer_id",
             ));
         }
         (_, Some(customer)) if customer != command.user.id => {

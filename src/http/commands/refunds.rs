@@ -28,9 +28,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct RefundBody {
     /// Minor units, a whole number of shillings of at least KES 10; default: everything paid
     /// and not yet refunded.
+    #[schema(schema_with = crate::http::limits::refund_amount)]
     pub amount: Option<i64>,
     /// Why (kept in the order's history).
-    #[serde(default)]
+    #[schema(schema_with = crate::http::limits::refund_reason)]
     pub reason: String,
 }
 

@@ -60,6 +60,7 @@ async fn get_user(
 #[into_params(parameter_in = Query)]
 struct ListUsers {
     /// Only accounts of this role: `customer`, `seller`, `admin` or `auditor`.
+    #[param(schema_with = crate::http::limits::role)]
     role: Option<String>,
     /// Only disabled (`true`) or enabled (`false`) accounts.
     disabled: Option<bool>,

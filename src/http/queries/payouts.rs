@@ -29,7 +29,9 @@ pub struct SellerPayoutsQuery {
     /// Admins: whose payouts (sellers see their own).
     seller_id: Option<Uuid>,
     /// 1 to 100, default 20.
+    #[param(schema_with = crate::http::limits::page_limit)]
     limit: Option<i64>,
+    #[param(schema_with = crate::http::limits::cursor)]
     cursor: Option<String>,
 }
 
@@ -37,9 +39,12 @@ pub struct SellerPayoutsQuery {
 #[serde(deny_unknown_fields)]
 pub struct PayoutsQuery {
     /// `requested | completed | failed`
+    #[param(schema_with = crate::http::limits::payout_status)]
     status: Option<String>,
     /// 1 to 100, default 20.
+    #[param(schema_with = crate::http::limits::page_limit)]
     limit: Option<i64>,
+    #[param(schema_with = crate::http::limits::cursor)]
     cursor: Option<String>,
 }
 

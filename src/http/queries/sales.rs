@@ -21,7 +21,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct SalesQuery {
-    /// Admins: whose sales (sellers see their own).
+    /// Admins: whose sales (default: every seller's; sellers see their own).
     seller_id: Option<Uuid>,
     /// Delivered at or after (RFC 3339).
     from: Option<DateTime<Utc>>,
@@ -61,12 +61,10 @@ async fn seller_sales(
     Query(query): Query<SalesQuery>,
 ) -> Result<Json<Sales>, ApiError> {
     user.require(&[Role::Seller, Role::Admin])?;
-    let seller = match (user.role, query.seller_id) {
-        (Role::Admin, Some(seller)) => seller,
-        (Role::Admin, None) => {
-            return Err(ApiError::field("seller_id", "an admin names the seller"));
-        }
-        _ => user.id,
+    // An admin sees one seller's sales, or without `seller_id` the whole marketplace's.
+    let seller = match user.role {
+        Role::Admin => query.seller_id,
+        _ => Some(user.id),
     };
     if let (Some(from), Some(to)) = (query.from, query.to)
         && from > to
@@ -79,7 +77,7 @@ async fn seller_sales(
                 sum((i->>'line_total')::int8)::int8 AS gross \
          FROM orders o CROSS JOIN LATERAL jsonb_array_elements(o.items) i \
          JOIN products p ON p.id = (i->>'product_id')::uuid \
-         WHERE p.seller_id = $1 AND o.status = 'delivered' \
+         WHERE ($1::uuid IS NULL OR p.seller_id = $1) AND o.status = 'delivered' \
            AND EXISTS (SELECT 1 FROM order_tracking t WHERE t.order_id = o.id \
                        AND t.status = 'delivered' \
                        AND ($2::timestamptz IS NULL OR t.at >= $2) \

@@ -22,13 +22,18 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewUserBody {
+    #[schema(schema_with = crate::http::limits::email)]
     email: String,
     /// At least 8 characters.
+    #[schema(schema_with = crate::http::limits::password)]
     password: String,
+    #[schema(schema_with = crate::http::limits::person_name)]
     name: String,
     /// A Kenyan mobile number (`07…`, `01…`, `+254…`, `254…`).
+    #[schema(schema_with = crate::http::limits::phone)]
     phone: Option<String>,
     /// `customer` (default), `seller`, `admin` or `auditor`.
+    #[schema(schema_with = crate::http::limits::role)]
     role: Option<String>,
 }
 
