@@ -7,6 +7,7 @@ pub const PRODUCT: &str = "product";
 pub const STOCK: &str = "stock";
 pub const CART: &str = "cart";
 pub const ORDER: &str = "order";
+pub const ADDRESS_BOOK: &str = "addressbook";
 
 /// The id of one stream, e.g. `order-0191…`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -31,6 +32,9 @@ impl StreamId {
     }
     pub fn order(id: Uuid) -> Self {
         Self::new(ORDER, id)
+    }
+    pub fn address_book(customer_id: Uuid) -> Self {
+        Self::new(ADDRESS_BOOK, customer_id)
     }
 
     /// Accepts any stored stream id (used by the audit endpoints); `None` if it is not of the

@@ -1,6 +1,7 @@
 //! The commands router: every route that changes state. POSTs honour `Idempotency-Key`.
 
 mod accounts;
+mod addresses;
 mod cart;
 mod catalog;
 mod customer_cart;
@@ -16,6 +17,7 @@ use crate::state::AppState;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(accounts::router())
+        .merge(addresses::router())
         .merge(catalog::router())
         .merge(stock::router())
         .merge(cart::router())

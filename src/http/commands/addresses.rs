@@ -1,0 +1,276 @@
+//! `POST /me/addresses`, `PATCH` and `DELETE /me/addresses/{id}`: the signed-in user's address
+//! book. Fields are parsed here (every wrong field named in one 400); the rules (first is the
+//! default, at most one is) are the aggregate's (`domain::address_book`).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::{Deserialize, Deserializer};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use crate::commands::addresses::AddressPatch;
+use crate::domain::address_book::fields::{self as f, DEFAULT_COUNTRY};
+use crate::domain::validate::FieldError;
+use crate::http::command::Command;
+use crate::http::error::{ApiError, FieldProblem, Problem};
+use crate::http::extract::{Json, Path};
+use crate::http::views::AddressView;
+use crate::http::{answer, created, with_position};
+use crate::state::AppState;
+use tillroll_events::AddressFields;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(add_address))
+        .routes(routes!(change_address, remove_address))
+}
+
+/// An ISO 3166-1 alpha-2 code (upper case), as the OpenAPI document lists them.
+pub struct CountryCode;
+
+impl utoipa::PartialSchema for CountryCode {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some("ISO 3166-1 alpha-2, upper case"))
+            .enum_values(Some(f::COUNTRIES))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for CountryCode {}
+
+/// A new address. Blank optional fields are none; `country` defaults to `KE`; `default: true`
+/// makes it the default (the first address is the default anyway).
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewAddressBody {
+    #[schema(max_length = 50, example = "Home")]
+    label: Option<String>,
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
+    recipient: String,
+    /// A Kenyan mobile number (`07…`, `01…`, `+2547…`); stored as `2547XXXXXXXX`.
+    #[schema(max_length = 20, example = "0712345678")]
+    phone: Option<String>,
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
+    line1: String,
+    #[schema(max_length = 200)]
+    line2: Option<String>,
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
+    city: String,
+    #[schema(max_length = 100)]
+    region: Option<String>,
+    #[schema(max_length = 20)]
+    postal_code: Option<String>,
+    #[schema(value_type = Option<CountryCode>)]
+    country: Option<String>,
+    default: Option<bool>,
+}
+
+/// Absent fields stay as they are; `null` clears an optional one (`label`, `phone`, `line2`,
+/// `region`, `postal_code`) and leaves a required one. `default: true` moves the default here;
+/// `false` leaves it where it is (set another address's `default` to move it).
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddressPatchBody {
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, max_length = 50)]
+    label: Option<Option<String>>,
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
+    recipient: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, max_length = 20)]
+    phone: Option<Option<String>>,
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
+    line1: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, max_length = 200)]
+    line2: Option<Option<String>>,
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
+    city: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, max_length = 100)]
+    region: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, max_length = 20)]
+    postal_code: Option<Option<String>>,
+    #[schema(value_type = Option<CountryCode>)]
+    country: Option<String>,
+    default: Option<bool>,
+}
+
+/// A field that is present: `Some(value)`, `Some(None)` for `null` (absent is `None`, by
+/// `serde(default)`).
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+/// The first error of each field.
+struct Errors(Vec<FieldError>);
+
+impl Errors {
+    fn take<T>(&mut self, parsed: Result<T, FieldError>) -> Option<T> {
+        parsed.map_err(|e| self.0.push(e)).ok()
+    }
+
+    fn finish(self) -> Result<(), ApiError> {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        Err(ApiError::fields(
+            self.0
+                .into_iter()
+                .map(|e| FieldProblem {
+                    field: e.field.to_owned(),
+                    message: e.message,
+                })
+                .collect(),
+        ))
+    }
+}
+
+fn optional(e: &mut Errors, field: &'static str, raw: Option<&str>, max: usize) -> Option<String> {
+    raw.and_then(|r| e.take(f::optional(field, r, max)).flatten())
+}
+
+impl NewAddressBody {
+    fn parse(&self) -> Result<AddressFields, ApiError> {
+        let mut e = Errors(Vec::new());
+        let label = optional(&mut e, "label", self.label.as_deref(), f::LABEL_MAX);
+        let recipient = e.take(f::required("recipient", &self.recipient, f::RECIPIENT_MAX));
+        let phone = self
+            .phone
+            .as_deref()
+            .and_then(|p| e.take(f::phone(p)).flatten());
+        let line1 = e.take(f::required("line1", &self.line1, f::LINE_MAX));
+        let line2 = optional(&mut e, "line2", self.line2.as_deref(), f::LINE_MAX);
+        let city = e.take(f::required("city", &self.city, f::CITY_MAX));
+        let region = optional(&mut e, "region", self.region.as_deref(), f::REGION_MAX);
+        let postal_code = optional(
+            &mut e,
+            "postal_code",
+            self.postal_code.as_deref(),
+            f::POSTAL_CODE_MAX,
+        );
+        let country = e.take(f::country(
+            self.country.as_deref().unwrap_or(DEFAULT_COUNTRY),
+        ));
+        e.finish()?;
+        // Every required field parsed, or `finish` answered the 400.
+        let (Some(recipient), Some(line1), Some(city), Some(country)) =
+            (recipient, line1, city, country)
+        else {
+            unreachable!("a required field failed without an error");
+        };
+        Ok(AddressFields {
+            label,
+            recipient,
+            phone,
+            line1,
+            line2,
+            city,
+            region,
+            postal_code,
+            country,
+        })
+    }
+}
+
+impl AddressPatchBody {
+    fn parse(&self) -> Result<AddressPatch, ApiError> {
+        let mut e = Errors(Vec::new());
+        let mut clearable = |field, raw: &Option<Option<String>>, max| match raw {
+            None => None,
+            Some(None) => Some(None),
+            Some(Some(r)) => e.take(f::optional(field, r, max)),
+        };
+        let label = clearable("label", &self.label, f::LABEL_MAX);
+        let line2 = clearable("line2", &self.line2, f::LINE_MAX);
+        let region = clearable("region", &self.region, f::REGION_MAX);
+        let postal_code = clearable("postal_code", &self.postal_code, f::POSTAL_CODE_MAX);
+        let phone = match &self.phone {
+            None => None,
+            Some(None) => Some(None),
+            Some(Some(p)) => e.take(f::phone(p)),
+        };
+        let mut required = |field, raw: &Option<String>, max| {
+            raw.as_deref()
+                .and_then(|r| e.take(f::required(field, r, max)))
+        };
+        let recipient = required("recipient", &self.recipient, f::RECIPIENT_MAX);
+        let line1 = required("line1", &self.line1, f::LINE_MAX);
+        let city = required("city", &self.city, f::CITY_MAX);
+        let country = self.country.as_deref().and_then(|c| e.take(f::country(c)));
+        e.finish()?;
+        Ok(AddressPatch {
+            label,
+            recipient,
+            phone,
+            line1,
+            line2,
+            city,
+            region,
+            postal_code,
+            country,
+            default: self.default,
+        })
+    }
+}
+
+/// Adds an address to the signed-in user's book. The first address is the default.
+#[utoipa::path(post, path = "/me/addresses", tag = "accounts", request_body = NewAddressBody,
+    security(("bearer" = [])),
+    responses((status = 201, body = AddressView), (status = 400, body = Problem),
+              (status = 401, body = Problem), (status = 409, body = Problem)))]
+async fn add_address(
+    State(state): State<AppState>,
+    command: Command,
+    Json(body): Json<NewAddressBody>,
+) -> Result<Response, ApiError> {
+    let fields = body.parse()?;
+    let make_default = body.default.unwrap_or(false);
+    let outcome = state
+        .commands
+        .add_address(&command.ctx, command.user.id, fields, make_default)
+        .await?;
+    let view = AddressView::from(&outcome.value);
+    let location = format!("/me/addresses/{}", view.id);
+    Ok(created(&location, Json(view), outcome.position))
+}
+
+/// Changes one of the signed-in user's addresses (another user's is 404).
+#[utoipa::path(patch, path = "/me/addresses/{id}", tag = "accounts",
+    request_body = AddressPatchBody, params(("id" = Uuid, Path)), security(("bearer" = [])),
+    responses((status = 200, body = AddressView), (status = 400, body = Problem),
+              (status = 401, body = Problem), (status = 404, body = Problem)))]
+async fn change_address(
+    State(state): State<AppState>,
+    command: Command,
+    Path(id): Path<Uuid>,
+    Json(body): Json<AddressPatchBody>,
+) -> Result<Response, ApiError> {
+    let patch = body.parse()?;
+    let outcome = state
+        .commands
+        .change_address(&command.ctx, command.user.id, id, patch)
+        .await?;
+    Ok(answer::<AddressView, _>(&outcome))
+}
+
+/// Removes one of the signed-in user's addresses (orders keep the copy they were placed
+/// with). Removing the default makes the oldest remaining address the default.
+#[utoipa::path(delete, path = "/me/addresses/{id}", tag = "accounts",
+    params(("id" = Uuid, Path)), security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = Problem), (status = 404, body = Problem)))]
+async fn remove_address(
+    State(state): State<AppState>,
+    command: Command,
+    Path(id): Path<Uuid>,
+) -> Result<Response, ApiError> {
+    let outcome = state
+        .commands
+        .remove_address(&command.ctx, command.user.id, id)
+        .await?;
+    Ok(with_position(StatusCode::NO_CONTENT, outcome.position))
+}
