@@ -39,11 +39,11 @@ impl Projector for AddressesProjector {
         let mut changes = Vec::new();
         for event in events {
             if let Some(change) = decode::<AddressBookEvent>(event) {
-                changes.push(Change::Book(change?, event.position));
-            } else if let Some(customer) = decode::<CustomerEvent>(event) {
-                if let CustomerEvent::AccountClosed { customer_id, .. } = customer? {
-                    changes.push(Change::Closed(customer_id));
-                }
+                changes.push(Change::Book(Box::new(change?), event.position));
+            } else if let Some(customer) = decode::<CustomerEvent>(event)
+                && let CustomerEvent::AccountClosed { customer_id, .. } = customer?
+            {
+                changes.push(Change::Closed(customer_id));
             }
         }
         if changes.is_empty() {
@@ -59,7 +59,7 @@ impl Projector for AddressesProjector {
                     rows.retain(|_, r| r.customer_id != customer_id);
                 }
                 Change::Book(event, _) if closed.contains(&event.customer_id()) => {}
-                Change::Book(event, position) => apply_event(&mut rows, event, position),
+                Change::Book(event, position) => apply_event(&mut rows, *event, position),
             }
         }
         write(conn, &customers, rows.into_values().collect()).await?;
@@ -68,7 +68,7 @@ impl Projector for AddressesProjector {
 }
 
 enum Change {
-    Book(AddressBookEvent, i64),
+    Book(Box<AddressBookEvent>, i64),
     Closed(Uuid),
 }
 

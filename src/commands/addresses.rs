@@ -123,8 +123,7 @@ impl Commands {
         let lock = [stream.clone()];
         self.run(ctx, &lock, async move |uow| {
             let (book, _) = uow.load::<AddressBook>(&stream).await?;
-            let events =
-                address_book::remove(&book, &address_book::RemoveAddress { address_id })?;
+            let events = address_book::remove(&book, &address_book::RemoveAddress { address_id })?;
             uow.append::<AddressBook>(&stream, events);
             Ok(())
         })

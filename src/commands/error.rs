@@ -1,7 +1,9 @@
 //! What a command can answer besides success: a business rejection, a conflict that outlived
 //! the retries, or an infrastructure failure.
 
-use crate::domain::{AddressError, CartError, CustomerError, DomainError, OrderError, ProductError, StockError};
+use crate::domain::{
+    AddressError, CartError, CustomerError, DomainError, OrderError, ProductError, StockError,
+};
 use crate::store::StoreError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

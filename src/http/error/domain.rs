@@ -6,7 +6,9 @@ use serde_json::json;
 
 use super::ApiError;
 use crate::domain::order::{ShortLine, ShortReason};
-use crate::domain::{AddressError, CartError, CustomerError, DomainError, OrderError, ProductError, StockError};
+use crate::domain::{
+    AddressError, CartError, CustomerError, DomainError, OrderError, ProductError, StockError,
+};
 
 /// A 409 naming every line that cannot be sold (`short_lines`), in the order they were given.
 pub fn short_lines(message: String, lines: &[ShortLine]) -> ApiError {
