@@ -41,27 +41,52 @@ impl utoipa::PartialSchema for CountryCode {
 
 impl utoipa::ToSchema for CountryCode {}
 
+// The schemas' patterns say what `address_book::fields` accepts, so that what the document
+// allows is served and what it refuses is refused: text without control characters (and, when
+// required, not blank), and a Kenyan mobile number with spaces or dashes anywhere (blank: none;
+// the whitespace around it is what every JSON string may hold, `http::input`).
+// (Attribute values must be literals, hence the repetition.)
+
 /// A new address. Blank optional fields are none; `country` defaults to `KE`; `default: true`
 /// makes it the default (the first address is the default anyway).
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAddressBody {
-    #[schema(max_length = 50, example = "Home")]
+    #[schema(
+        max_length = 50,
+        example = "Home",
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*$"
+    )]
     label: Option<String>,
-    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+    )]
     recipient: String,
     /// A Kenyan mobile number (`07…`, `01…`, `+2547…`); stored as `2547XXXXXXXX`.
-    #[schema(max_length = 20, example = "0712345678")]
+    #[schema(
+        example = "0712345678",
+        pattern = r"^[^\S\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*(?:[ -]*(?:\+[ -]*2[ -]*5[ -]*4|2[ -]*5[ -]*4|0)[ -]*[17](?:[ -]*[0-9]){8}[ -]*[^\S\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*)?$"
+    )]
     phone: Option<String>,
-    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+    )]
     line1: String,
-    #[schema(max_length = 200)]
+    #[schema(max_length = 200, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
     line2: Option<String>,
-    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+    )]
     city: String,
-    #[schema(max_length = 100)]
+    #[schema(max_length = 100, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
     region: Option<String>,
-    #[schema(max_length = 20)]
+    #[schema(max_length = 20, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
     postal_code: Option<String>,
     #[schema(value_type = Option<CountryCode>)]
     country: Option<String>,
@@ -75,25 +100,37 @@ pub struct NewAddressBody {
 #[serde(deny_unknown_fields)]
 pub struct AddressPatchBody {
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>, max_length = 50)]
+    #[schema(value_type = Option<String>, max_length = 50, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
     label: Option<Option<String>>,
-    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+    )]
     recipient: Option<String>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>, max_length = 20)]
+    #[schema(value_type = Option<String>, pattern = r"^[^\S\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*(?:[ -]*(?:\+[ -]*2[ -]*5[ -]*4|2[ -]*5[ -]*4|0)[ -]*[17](?:[ -]*[0-9]){8}[ -]*[^\S\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*)?$")]
     phone: Option<Option<String>>,
-    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+    )]
     line1: Option<String>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>, max_length = 200)]
+    #[schema(value_type = Option<String>, max_length = 200, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
     line2: Option<Option<String>>,
-    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+    )]
     city: Option<String>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>, max_length = 100)]
+    #[schema(value_type = Option<String>, max_length = 100, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
     region: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>, max_length = 20)]
+    #[schema(value_type = Option<String>, max_length = 20, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
     postal_code: Option<Option<String>>,
     #[schema(value_type = Option<CountryCode>)]
     country: Option<String>,
