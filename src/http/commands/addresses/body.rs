@@ -1,30 +1,12 @@
-//! `POST /me/addresses`, `PATCH` and `DELETE /me/addresses/{id}`: the signed-in user's address
-//! book. Fields are parsed here (every wrong field named in one 400); the rules (first is the
-//! default, at most one is) are the aggregate's (`domain::address_book`).
+//! The address book's request bodies and their parsing: every wrong field named in one 400.
 
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::Response;
 use serde::{Deserialize, Deserializer};
-use utoipa_axum::{router::OpenApiRouter, routes};
-use uuid::Uuid;
 
 use crate::commands::addresses::AddressPatch;
 use crate::domain::address_book::fields::{self as f, DEFAULT_COUNTRY};
 use crate::domain::validate::FieldError;
-use crate::http::command::Command;
-use crate::http::error::{ApiError, FieldProblem, Problem};
-use crate::http::extract::{Json, Path};
-use crate::http::views::AddressView;
-use crate::http::{answer, created, with_position};
-use crate::state::AppState;
+use crate::http::error::{ApiError, FieldProblem};
 use tillroll_events::AddressFields;
-
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(add_address))
-        .routes(routes!(change_address, remove_address))
-}
 
 /// An ISO 3166-1 alpha-2 code (upper case), as the OpenAPI document lists them.
 pub struct CountryCode;
@@ -90,7 +72,7 @@ pub struct NewAddressBody {
     postal_code: Option<String>,
     #[schema(value_type = Option<CountryCode>)]
     country: Option<String>,
-    default: Option<bool>,
+    pub(super) default: Option<bool>,
 }
 
 /// Absent fields stay as they are; `null` clears an optional one (`label`, `phone`, `line2`,
@@ -172,7 +154,7 @@ fn optional(e: &mut Errors, field: &'static str, raw: Option<&str>, max: usize) 
 }
 
 impl NewAddressBody {
-    fn parse(&self) -> Result<AddressFields, ApiError> {
+    pub(super) fn parse(&self) -> Result<AddressFields, ApiError> {
         let mut e = Errors(Vec::new());
         let label = optional(&mut e, "label", self.label.as_deref(), f::LABEL_MAX);
         let recipient = e.take(f::required("recipient", &self.recipient, f::RECIPIENT_MAX));
@@ -215,7 +197,7 @@ impl NewAddressBody {
 }
 
 impl AddressPatchBody {
-    fn parse(&self) -> Result<AddressPatch, ApiError> {
+    pub(super) fn parse(&self) -> Result<AddressPatch, ApiError> {
         let mut e = Errors(Vec::new());
         let mut clearable = |field, raw: &Option<Option<String>>, max| match raw {
             None => None,
@@ -253,61 +235,4 @@ impl AddressPatchBody {
             default: self.default,
         })
     }
-}
-
-/// Adds an address to the signed-in user's book. The first address is the default.
-#[utoipa::path(post, path = "/me/addresses", tag = "accounts", request_body = NewAddressBody,
-    security(("bearer" = [])),
-    responses((status = 201, body = AddressView), (status = 400, body = Problem),
-              (status = 401, body = Problem), (status = 409, body = Problem)))]
-async fn add_address(
-    State(state): State<AppState>,
-    command: Command,
-    Json(body): Json<NewAddressBody>,
-) -> Result<Response, ApiError> {
-    let fields = body.parse()?;
-    let make_default = body.default.unwrap_or(false);
-    let outcome = state
-        .commands
-        .add_address(&command.ctx, command.user.id, fields, make_default)
-        .await?;
-    let view = AddressView::from(&outcome.value);
-    let location = format!("/me/addresses/{}", view.id);
-    Ok(created(&location, Json(view), outcome.position))
-}
-
-/// Changes one of the signed-in user's addresses (another user's is 404).
-#[utoipa::path(patch, path = "/me/addresses/{id}", tag = "accounts",
-    request_body = AddressPatchBody, params(("id" = Uuid, Path)), security(("bearer" = [])),
-    responses((status = 200, body = AddressView), (status = 400, body = Problem),
-              (status = 401, body = Problem), (status = 404, body = Problem)))]
-async fn change_address(
-    State(state): State<AppState>,
-    command: Command,
-    Path(id): Path<Uuid>,
-    Json(body): Json<AddressPatchBody>,
-) -> Result<Response, ApiError> {
-    let patch = body.parse()?;
-    let outcome = state
-        .commands
-        .change_address(&command.ctx, command.user.id, id, patch)
-        .await?;
-    Ok(answer::<AddressView, _>(&outcome))
-}
-
-/// Removes one of the signed-in user's addresses (orders keep the copy they were placed
-/// with). Removing the default makes the oldest remaining address the default.
-#[utoipa::path(delete, path = "/me/addresses/{id}", tag = "accounts",
-    params(("id" = Uuid, Path)), security(("bearer" = [])),
-    responses((status = 204), (status = 401, body = Problem), (status = 404, body = Problem)))]
-async fn remove_address(
-    State(state): State<AppState>,
-    command: Command,
-    Path(id): Path<Uuid>,
-) -> Result<Response, ApiError> {
-    let outcome = state
-        .commands
-        .remove_address(&command.ctx, command.user.id, id)
-        .await?;
-    Ok(with_position(StatusCode::NO_CONTENT, outcome.position))
 }
