@@ -1,6 +1,7 @@
 //! The facts of tillroll: one event enum per aggregate, event metadata, stream naming and
 //! schema versions. Plain data and serde; no IO.
 
+pub mod address;
 pub mod audit;
 pub mod cart;
 pub mod codec;
@@ -14,6 +15,7 @@ pub mod seller;
 pub mod stock;
 pub mod stream;
 
+pub use address::{AddressBookEvent, AddressFields};
 pub use audit::AuditEvent;
 pub use cart::CartEvent;
 pub use codec::{DecodeError, DomainEvent, EncodedEvent, Personal};
@@ -30,6 +32,7 @@ pub use stream::StreamId;
 /// Every event type of every aggregate (webhook subscriptions name them).
 pub fn all_event_types() -> Vec<&'static str> {
     [
+        AddressBookEvent::event_types(),
         AuditEvent::event_types(),
         CartEvent::event_types(),
         CustomerEvent::event_types(),

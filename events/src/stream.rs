@@ -8,6 +8,7 @@ pub const STOCK: &str = "stock";
 pub const CART: &str = "cart";
 pub const ORDER: &str = "order";
 pub const SELLER: &str = "seller";
+pub const ADDRESS_BOOK: &str = "addressbook";
 
 /// The id of one stream, e.g. `order-0191…`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -36,6 +37,10 @@ impl StreamId {
     /// A seller's ledger (earnings, reversals, payouts).
     pub fn seller(id: Uuid) -> Self {
         Self::new(SELLER, id)
+    }
+    /// A customer's address book.
+    pub fn address_book(customer_id: Uuid) -> Self {
+        Self::new(ADDRESS_BOOK, customer_id)
     }
 
     /// Accepts any stored stream id (used by the audit endpoints); `None` if it is not of the

@@ -2,6 +2,7 @@
 //! into tables shaped for the queries that read them, committing its checkpoint in the same
 //! transaction as its writes.
 
+pub mod addresses;
 mod batch;
 pub mod carts;
 pub mod catalog;
@@ -90,6 +91,7 @@ pub fn all() -> Vec<std::sync::Arc<dyn Projector>> {
         std::sync::Arc::new(orders::OrdersProjector),
         std::sync::Arc::new(refunds::RefundsProjector),
         std::sync::Arc::new(payouts::PayoutsProjector),
+        std::sync::Arc::new(addresses::AddressesProjector),
     ]
 }
 

@@ -1,7 +1,9 @@
 //! What a command can answer besides success: a business rejection, a conflict that outlived
 //! the retries, or an infrastructure failure.
 
-use crate::domain::{CartError, CustomerError, DomainError, OrderError, ProductError, StockError};
+use crate::domain::{
+    AddressError, CartError, CustomerError, DomainError, OrderError, ProductError, StockError,
+};
 use crate::store::StoreError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,7 +100,8 @@ domain_errors!(
     CartError,
     StockError,
     ProductError,
-    CustomerError
+    CustomerError,
+    AddressError
 );
 
 impl From<DomainError> for CommandError {

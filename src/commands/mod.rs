@@ -2,6 +2,7 @@
 //! retry a bounded number of times on a version conflict, then give up with a conflict.
 
 pub mod accounts;
+pub mod addresses;
 mod cache;
 pub mod cart;
 pub mod catalog;

@@ -2,6 +2,7 @@
 //! event → state) and its deciders (command + state → events or a rejection). Pure: no IO and
 //! no clock; time comes in with the command.
 
+pub mod address_book;
 pub mod cart;
 pub mod customer;
 pub mod money;
@@ -15,6 +16,7 @@ pub mod validate;
 
 use serde::{Serialize, de::DeserializeOwned};
 
+pub use address_book::AddressError;
 pub use cart::CartError;
 pub use customer::CustomerError;
 pub use order::OrderError;
@@ -56,4 +58,6 @@ pub enum DomainError {
     Product(#[from] ProductError),
     #[error(transparent)]
     Customer(#[from] CustomerError),
+    #[error(transparent)]
+    Address(#[from] AddressError),
 }

@@ -24,7 +24,7 @@ impl FieldError {
 
 /// Trims `raw` and checks its length in characters; control characters are refused unless
 /// `multiline` (then only newlines and tabs pass).
-fn text(
+pub(crate) fn text(
     field: &'static str,
     raw: &str,
     min: usize,

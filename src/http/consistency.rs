@@ -46,7 +46,11 @@ pub async fn wait_for_position(
 
 /// The projectors whose tables a query route reads; `None`: every read model.
 fn read_models_of(path: &str) -> Option<&'static [&'static str]> {
-    let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
+    let mut segments = path.trim_start_matches('/').split('/');
+    let first = segments.next().unwrap_or("");
+    if first == "me" && segments.next() == Some("addresses") {
+        return Some(&["addresses"]);
+    }
     match first {
         "cart" | "carts" => Some(&["carts"]),
         "products" | "categories" | "home" | "stock" => Some(&["catalog"]),
@@ -72,6 +76,7 @@ mod tests {
             Some(&["orders", "refunds"][..])
         );
         assert_eq!(read_models_of("/me"), Some(&["customers"][..]));
+        assert_eq!(read_models_of("/me/addresses"), Some(&["addresses"][..]));
         assert_eq!(read_models_of("/images/abc"), None);
         let known: Vec<&str> = tillroll_projections::all()
             .iter()

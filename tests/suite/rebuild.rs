@@ -7,8 +7,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tillroll_events::order::OrderLine;
 use tillroll_events::{
-    CartEvent, Currency, CustomerEvent, DomainEvent, LogPosition, Metadata, OrderEvent,
-    ProductEvent, SellerEvent, StockEvent, StreamId,
+    AddressBookEvent, AddressFields, CartEvent, Currency, CustomerEvent, DomainEvent, LogPosition,
+    Metadata, OrderEvent, ProductEvent, SellerEvent, StockEvent, StreamId,
 };
 use uuid::Uuid;
 
@@ -420,6 +420,8 @@ async fn round(shop: &Shop<'_>, n: u32) {
     };
     shop.one(StreamId::cart(carol), open, carol).await;
 
+    address_books(shop, alice, bob, carol).await;
+
     // Alice closes her account: the store shreds her key, so a rebuild reads her personal
     // fields as erased where the live run read them in clear.
     let closed = CustomerEvent::AccountClosed {
@@ -432,6 +434,66 @@ async fn round(shop: &Shop<'_>, n: u32) {
         withdrawn_at: shop.now,
     };
     shop.one(StreamId::product(pan), withdrawn, bob).await;
+}
+
+/// Address books: Alice's (erased when she closes her account), Bob's (added, changed, the
+/// default moved and the default removed) and Carol's.
+async fn address_books(shop: &Shop<'_>, alice: Uuid, bob: Uuid, carol: Uuid) {
+    let address = |line1: &str| AddressFields {
+        label: Some("Home".into()),
+        recipient: "Person".into(),
+        phone: Some("254711000001".into()),
+        line1: line1.into(),
+        line2: None,
+        city: "Nairobi".into(),
+        region: Some("Nairobi".into()),
+        postal_code: Some("00100".into()),
+        country: "KE".into(),
+    };
+    for customer in [alice, bob, carol] {
+        let (first, second) = (Uuid::now_v7(), Uuid::now_v7());
+        let mut events = vec![
+            AddressBookEvent::AddressAdded {
+                customer_id: customer,
+                address_id: first,
+                address: address("Moi Avenue 1"),
+            },
+            AddressBookEvent::DefaultAddressChanged {
+                customer_id: customer,
+                address_id: first,
+            },
+            AddressBookEvent::AddressAdded {
+                customer_id: customer,
+                address_id: second,
+                address: address("Kimathi Street 2"),
+            },
+        ];
+        if customer == bob {
+            events.extend([
+                AddressBookEvent::AddressChanged {
+                    customer_id: bob,
+                    address_id: second,
+                    address: address("Kimathi Street 3"),
+                },
+                AddressBookEvent::DefaultAddressChanged {
+                    customer_id: bob,
+                    address_id: second,
+                },
+                AddressBookEvent::AddressRemoved {
+                    customer_id: bob,
+                    address_id: second,
+                },
+                AddressBookEvent::DefaultAddressChanged {
+                    customer_id: bob,
+                    address_id: first,
+                },
+            ]);
+        }
+        for event in events {
+            shop.one(StreamId::address_book(customer), event, customer)
+                .await;
+        }
+    }
 }
 
 /// Each table of the projector, as its rows in a fixed order.
@@ -522,6 +584,17 @@ async fn rebuilding_each_projector_reproduces_its_live_tables() {
     assert_eq!(
         orders_phone, 2,
         "each round's closed customer had one order"
+    );
+    // Closed customers' address books are gone; the others' kept one default each.
+    let (addresses, defaults): (i64, i64) =
+        sqlx::query_as("SELECT count(*), count(*) FILTER (WHERE is_default) FROM addresses")
+            .fetch_one(app.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        (addresses, defaults),
+        (2 * 3, 2 * 2),
+        "Bob 1 and Carol 2, twice"
     );
     app.stop().await;
 }

@@ -1,6 +1,7 @@
 //! The commands router: every route that changes state. POSTs honour `Idempotency-Key`.
 
 mod accounts;
+mod addresses;
 mod b2c;
 mod cart;
 mod catalog;
@@ -18,6 +19,7 @@ use crate::state::AppState;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(accounts::router())
+        .merge(addresses::router())
         .merge(catalog::router())
         .merge(stock::router())
         .merge(cart::router())

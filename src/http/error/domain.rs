@@ -6,7 +6,9 @@ use serde_json::json;
 
 use super::ApiError;
 use crate::domain::order::{ShortLine, ShortReason};
-use crate::domain::{CartError, CustomerError, DomainError, OrderError, ProductError, StockError};
+use crate::domain::{
+    AddressError, CartError, CustomerError, DomainError, OrderError, ProductError, StockError,
+};
 
 /// A 409 naming every line that cannot be sold (`short_lines`), in the order they were given.
 pub fn short_lines(message: String, lines: &[ShortLine]) -> ApiError {
@@ -21,6 +23,17 @@ impl From<DomainError> for ApiError {
             DomainError::Stock(e) => e.into(),
             DomainError::Product(e) => e.into(),
             DomainError::Customer(e) => e.into(),
+            DomainError::Address(e) => e.into(),
+        }
+    }
+}
+
+impl From<AddressError> for ApiError {
+    fn from(error: AddressError) -> Self {
+        let message = error.to_string();
+        match error {
+            AddressError::NotFound => Self::not_found(message),
+            AddressError::Full => Self::conflict(message),
         }
     }
 }

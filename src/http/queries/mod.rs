@@ -1,6 +1,7 @@
 //! The queries router: reads of the read models only. `X-Min-Position` waits for them.
 
 pub(crate) mod accounts;
+mod addresses;
 mod cart;
 mod catalog;
 mod images;
@@ -19,6 +20,7 @@ use crate::state::AppState;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(accounts::router())
+        .merge(addresses::router())
         .merge(catalog::router())
         .merge(images::router())
         .merge(stock::router())

@@ -2,6 +2,7 @@
 //! aggregate (a command's answer: the writer reads its own write) and `From` the read model's
 //! row (a query's answer), so both sides answer the same shape.
 
+pub mod address;
 pub mod cart;
 pub mod event;
 pub mod order;
@@ -11,6 +12,7 @@ pub mod refund;
 pub mod stock;
 pub mod user;
 
+pub use address::AddressView;
 pub use cart::{CartItemView, CartView};
 pub use event::{EventMetadataView, EventView};
 pub use order::{OrderItemView, OrderView, PaymentView};

@@ -9,8 +9,8 @@ use crate::store::StoreError;
 
 /// Erases a person (called in the transaction that appends their `AccountClosed`): deletes
 /// their key, and the other plaintext copies the store knows of: idempotency records of their
-/// requests or holding their name, e-mail or phone, snapshots of their account and orders,
-/// and their avatar images.
+/// requests or holding their name, e-mail or phone, snapshots of their account, address book
+/// and orders, and their avatar images.
 pub(crate) async fn shred(conn: &mut PgConnection, customer_id: Uuid) -> Result<(), StoreError> {
     let values = personal_values(conn, customer_id).await?;
     sqlx::query(
@@ -30,7 +30,8 @@ pub(crate) async fn shred(conn: &mut PgConnection, customer_id: Uuid) -> Result<
     .execute(&mut *conn)
     .await?;
     sqlx::query(
-        "DELETE FROM snapshots WHERE stream_id = 'customer-' || $1::text \
+        "DELETE FROM snapshots \
+         WHERE stream_id IN ('customer-' || $1::text, 'addressbook-' || $1::text) \
             OR (stream_id LIKE 'order-%' AND state ->> 'customer_id' = $1::text)",
     )
     .bind(customer_id)

@@ -1,5 +1,6 @@
 //! Accounts over HTTP: registration, sessions, tokens, the profile and the admin's changes.
 
+mod addresses;
 mod admin;
 mod profile;
 mod register;
@@ -96,6 +97,8 @@ async fn openapi_lists_the_account_routes() {
         ("/auth/logout", &["post"]),
         ("/me", &["get", "patch"]),
         ("/me/avatar", &["put"]),
+        ("/me/addresses", &["get", "post"]),
+        ("/me/addresses/{id}", &["patch", "delete"]),
         ("/auth/verify", &["post"]),
         ("/users", &["get", "post"]),
         ("/users/{id}", &["get", "patch", "delete"]),
