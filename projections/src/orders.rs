@@ -133,6 +133,8 @@ struct Order {
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     placed_by: Uuid,
+    /// API.md's `order.shipment`, as the view shows it.
+    shipment: Option<Json<serde_json::Value>>,
 }
 
 impl Order {
@@ -146,7 +148,7 @@ impl Order {
 
 const COLUMNS: &str = "id, customer_id, status, items, total, currency, phone, payment_status, \
     payment_attempts, payment_attempt_id, checkout_request_id, mpesa_receipt, paid_amount, \
-    paid_at, failure_reason, refund_due, expires_at, created_at, updated_at, placed_by";
+    paid_at, failure_reason, refund_due, expires_at, created_at, updated_at, placed_by, shipment";
 
 async fn load(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<(Uuid, Order)>, sqlx::Error> {
     let sql = format!("SELECT {COLUMNS} FROM orders WHERE id = ANY($1)");
@@ -222,6 +224,7 @@ impl Batch {
                 created_at: placed_at,
                 updated_at: placed_at,
                 placed_by,
+                shipment: None,
             };
             // An order is placed once (its stream is created by it); should the event ever
             // come again, the order it would reset stays as it is.
@@ -338,20 +341,33 @@ impl Batch {
             OrderEvent::OrderShipped {
                 carrier,
                 tracking_number,
+                note,
+                shipped_at,
                 ..
             } => {
                 set_status(o, "shipped", at);
-                match (carrier, tracking_number) {
+                o.shipment = Some(Json(serde_json::json!({
+                    "carrier": carrier, "tracking_number": tracking_number,
+                    "shipped_at": shipped_at, "delivered_at": null,
+                })));
+                let shipment = match (carrier, tracking_number) {
                     (Some(carrier), Some(number)) => {
                         Some(format!("{carrier}, tracking number {number}"))
                     }
                     (Some(carrier), None) => Some(carrier),
                     (None, Some(number)) => Some(format!("tracking number {number}")),
                     (None, None) => None,
+                };
+                match (shipment, note) {
+                    (Some(shipment), Some(note)) => Some(format!("{shipment}: {note}")),
+                    (shipment, note) => shipment.or(note),
                 }
             }
-            OrderEvent::OrderDelivered { .. } => {
+            OrderEvent::OrderDelivered { delivered_at, .. } => {
                 set_status(o, "delivered", at);
+                if let Some(Json(serde_json::Value::Object(shipment))) = o.shipment.as_mut() {
+                    shipment.insert("delivered_at".into(), serde_json::json!(delivered_at));
+                }
                 None
             }
             OrderEvent::RefundRequested { amount, reason, .. } => {
@@ -444,7 +460,8 @@ async fn write_orders(
          SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::jsonb[], $5::int8[], \
              $6::text[], $7::text[], $8::text[], $9::int4[], $10::uuid[], $11::text[], \
              $12::text[], $13::int8[], $14::timestamptz[], $15::text[], $16::bool[], \
-             $17::timestamptz[], $18::timestamptz[], $19::timestamptz[], $20::uuid[]) \
+             $17::timestamptz[], $18::timestamptz[], $19::timestamptz[], $20::uuid[], \
+             $21::jsonb[]) \
          ON CONFLICT (id) DO UPDATE SET customer_id = excluded.customer_id, \
              status = excluded.status, items = excluded.items, total = excluded.total, \
              currency = excluded.currency, phone = excluded.phone, \
@@ -456,7 +473,7 @@ async fn write_orders(
              paid_at = excluded.paid_at, failure_reason = excluded.failure_reason, \
              refund_due = excluded.refund_due, expires_at = excluded.expires_at, \
              created_at = excluded.created_at, updated_at = excluded.updated_at, \
-             placed_by = excluded.placed_by"
+             placed_by = excluded.placed_by, shipment = excluded.shipment"
     );
     sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(c.id)
@@ -479,6 +496,7 @@ async fn write_orders(
         .bind(c.created_at)
         .bind(c.updated_at)
         .bind(c.placed_by)
+        .bind(c.shipment)
         .execute(conn)
         .await?;
     Ok(())
@@ -507,6 +525,7 @@ struct OrderColumns {
     created_at: Vec<DateTime<Utc>>,
     updated_at: Vec<DateTime<Utc>>,
     placed_by: Vec<Uuid>,
+    shipment: Vec<Option<Json<serde_json::Value>>>,
 }
 
 impl OrderColumns {
@@ -529,6 +548,7 @@ impl OrderColumns {
         self.refund_due.push(o.refund_due);
         self.expires_at.push(o.expires_at);
         self.placed_by.push(o.placed_by);
+        self.shipment.push(o.shipment);
         self.created_at.push(o.created_at);
         self.updated_at.push(o.updated_at);
     }

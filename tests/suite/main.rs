@@ -20,6 +20,7 @@ mod metrics;
 mod money;
 mod on_behalf;
 mod openapi;
+mod order_fields;
 mod private_cluster;
 mod projections;
 mod quickstart;

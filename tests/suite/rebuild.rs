@@ -78,6 +78,7 @@ impl Shop<'_> {
             unit_price: 100_000,
             quantity: 1,
             line_total: 100_000,
+            seller_id: None,
         };
         let placed = vec![
             OrderEvent::OrderPlaced {
@@ -284,6 +285,7 @@ async fn round(shop: &Shop<'_>, n: u32) {
             order_id: order,
             carrier: Some("G4S".into()),
             tracking_number: Some(format!("T{n}")),
+            note: None,
             shipped_at: shop.now,
         },
         OrderEvent::OrderDelivered {
