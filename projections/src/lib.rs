@@ -12,6 +12,7 @@ pub mod payouts;
 mod rebuild;
 pub mod refunds;
 mod runner;
+pub mod seller_orders;
 
 use async_trait::async_trait;
 use sqlx::PgConnection;
@@ -90,6 +91,7 @@ pub fn all() -> Vec<std::sync::Arc<dyn Projector>> {
         std::sync::Arc::new(orders::OrdersProjector),
         std::sync::Arc::new(refunds::RefundsProjector),
         std::sync::Arc::new(payouts::PayoutsProjector),
+        std::sync::Arc::new(seller_orders::SellerOrdersProjector),
     ]
 }
 

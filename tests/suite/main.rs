@@ -25,6 +25,7 @@ mod private_cluster;
 mod projections;
 mod quickstart;
 mod rebuild;
+mod seller_orders;
 mod sse_tickets;
 mod stock;
 mod store;

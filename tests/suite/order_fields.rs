@@ -13,7 +13,7 @@ use crate::money::{PHONE, WAIT, admin, customer, order_until, product, token};
 use crate::support::TestApp;
 
 /// A registered customer with `phone` in their profile, and their token.
-async fn registered(app: &TestApp, phone: Option<&str>) -> (Uuid, String) {
+pub(crate) async fn registered(app: &TestApp, phone: Option<&str>) -> (Uuid, String) {
     let (id, token) = token(app, Role::Customer);
     let event = CustomerEvent::CustomerRegistered {
         customer_id: id,

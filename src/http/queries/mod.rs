@@ -9,6 +9,7 @@ pub(crate) mod page;
 mod payouts;
 mod refunds;
 mod sales;
+mod seller_orders;
 mod stock;
 pub(crate) mod webhooks;
 
@@ -27,5 +28,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(refunds::router())
         .merge(payouts::router())
         .merge(sales::router())
+        .merge(seller_orders::router())
         .merge(webhooks::router())
 }
