@@ -78,7 +78,8 @@ impl Shop<'_> {
             unit_price: 100_000,
             quantity: 1,
             line_total: 100_000,
-            seller_id: None,
+            // Any seller: the seller orders read model is rebuilt from these lines.
+            seller_id: Some(Uuid::from_u128(0x5e11e4)),
         };
         let placed = vec![
             OrderEvent::OrderPlaced {
