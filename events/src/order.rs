@@ -13,6 +13,10 @@ pub struct OrderLine {
     pub unit_price: i64,
     pub quantity: i64,
     pub line_total: i64,
+    /// The product's seller when the order was placed (since schema version 3). Older lines
+    /// are upcast to `None`: an event decodes alone, and the seller is not in it.
+    #[serde(default)]
+    pub seller_id: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -98,6 +102,9 @@ pub enum OrderEvent {
         carrier: Option<String>,
         #[serde(default)]
         tracking_number: Option<String>,
+        /// Free text for the customer (since schema version 3; older events have none).
+        #[serde(default)]
+        note: Option<String>,
         shipped_at: DateTime<Utc>,
     },
     OrderDelivered {
@@ -155,7 +162,26 @@ fn personal(event: &OrderEvent) -> crate::Personal {
 }
 
 /// v1 → v2: `OrderPlaced` gained `placed_by`; before it only the customer placed orders.
+/// v2 → v3: `OrderPlaced`'s lines gained `seller_id` (unknown before: null) and
+/// `OrderShipped` gained `note` (none before).
 fn upcast(event_type: &str, from_version: i32, mut data: serde_json::Value) -> serde_json::Value {
+    if from_version < 3
+        && let Some(object) = data.as_object_mut()
+    {
+        match event_type {
+            "OrderPlaced" => {
+                if let Some(items) = object.get_mut("items").and_then(|i| i.as_array_mut()) {
+                    for item in items.iter_mut().filter_map(|i| i.as_object_mut()) {
+                        item.entry("seller_id").or_insert(serde_json::Value::Null);
+                    }
+                }
+            }
+            "OrderShipped" => {
+                object.entry("note").or_insert(serde_json::Value::Null);
+            }
+            _ => {}
+        }
+    }
     if from_version < 2
         && event_type == "OrderPlaced"
         && let Some(object) = data.as_object_mut()
@@ -171,7 +197,7 @@ domain_event!(
     OrderEvent,
     order_id,
     personal = personal,
-    schema = 2,
+    schema = 3,
     upcast = upcast,
     OrderPlaced,
     PaymentRequested,
@@ -225,7 +251,34 @@ mod tests {
         assert_eq!(placed_by, customer);
         let event = OrderEvent::decode("OrderPlaced", 1, &v1).unwrap();
         let encoded = event.encode();
-        assert_eq!(encoded.schema_version, 2);
+        assert_eq!(encoded.schema_version, 3);
         assert_eq!(encoded.data["placed_by"], serde_json::json!(customer));
+    }
+
+    #[test]
+    fn v2_lines_have_no_seller_and_a_v2_shipment_no_note() {
+        let v2 = serde_json::json!({
+            "order_id": Uuid::nil(), "customer_id": Uuid::nil(), "placed_by": Uuid::nil(),
+            "items": [{"product_id": Uuid::nil(), "name": "Kettle", "unit_price": 100,
+                "quantity": 1, "line_total": 100}],
+            "total": 100, "currency": "KES", "phone": "254712345678",
+            "placed_at": "2026-01-01T00:00:00Z", "expires_at": "2026-01-01T00:15:00Z",
+        });
+        let OrderEvent::OrderPlaced { items, .. } =
+            OrderEvent::decode("OrderPlaced", 2, &v2).unwrap()
+        else {
+            panic!("an OrderPlaced");
+        };
+        assert_eq!(items[0].seller_id, None);
+        let shipped = serde_json::json!({
+            "order_id": Uuid::nil(), "carrier": "G4S", "tracking_number": null,
+            "shipped_at": "2026-01-01T00:00:00Z",
+        });
+        let OrderEvent::OrderShipped { note, carrier, .. } =
+            OrderEvent::decode("OrderShipped", 2, &shipped).unwrap()
+        else {
+            panic!("an OrderShipped");
+        };
+        assert_eq!((note, carrier.as_deref()), (None, Some("G4S")));
     }
 }

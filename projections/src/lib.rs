@@ -13,6 +13,7 @@ pub mod payouts;
 mod rebuild;
 pub mod refunds;
 mod runner;
+pub mod seller_orders;
 
 use async_trait::async_trait;
 use sqlx::PgConnection;
@@ -92,6 +93,7 @@ pub fn all() -> Vec<std::sync::Arc<dyn Projector>> {
         std::sync::Arc::new(refunds::RefundsProjector),
         std::sync::Arc::new(payouts::PayoutsProjector),
         std::sync::Arc::new(addresses::AddressesProjector),
+        std::sync::Arc::new(seller_orders::SellerOrdersProjector),
     ]
 }
 

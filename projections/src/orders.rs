@@ -134,6 +134,8 @@ struct Order {
     updated_at: DateTime<Utc>,
     placed_by: Uuid,
     refunded_amount: i64,
+    /// API.md's `order.shipment`, as the view shows it.
+    shipment: Option<Json<serde_json::Value>>,
 }
 
 impl Order {
@@ -148,7 +150,7 @@ impl Order {
 const COLUMNS: &str = "id, customer_id, status, items, total, currency, phone, payment_status, \
     payment_attempts, payment_attempt_id, checkout_request_id, mpesa_receipt, paid_amount, \
     paid_at, failure_reason, refund_due, expires_at, created_at, updated_at, placed_by, \
-    refunded_amount";
+    refunded_amount, shipment";
 
 async fn load(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<(Uuid, Order)>, sqlx::Error> {
     let sql = format!("SELECT {COLUMNS} FROM orders WHERE id = ANY($1)");
@@ -225,6 +227,7 @@ impl Batch {
                 updated_at: placed_at,
                 placed_by,
                 refunded_amount: 0,
+                shipment: None,
             };
             // An order is placed once (its stream is created by it); should the event ever
             // come again, the order it would reset stays as it is.
@@ -341,20 +344,33 @@ impl Batch {
             OrderEvent::OrderShipped {
                 carrier,
                 tracking_number,
+                note,
+                shipped_at,
                 ..
             } => {
                 set_status(o, "shipped", at);
-                match (carrier, tracking_number) {
+                o.shipment = Some(Json(serde_json::json!({
+                    "carrier": carrier, "tracking_number": tracking_number,
+                    "shipped_at": shipped_at, "delivered_at": null,
+                })));
+                let shipment = match (carrier, tracking_number) {
                     (Some(carrier), Some(number)) => {
                         Some(format!("{carrier}, tracking number {number}"))
                     }
                     (Some(carrier), None) => Some(carrier),
                     (None, Some(number)) => Some(format!("tracking number {number}")),
                     (None, None) => None,
+                };
+                match (shipment, note) {
+                    (Some(shipment), Some(note)) => Some(format!("{shipment}: {note}")),
+                    (shipment, note) => shipment.or(note),
                 }
             }
-            OrderEvent::OrderDelivered { .. } => {
+            OrderEvent::OrderDelivered { delivered_at, .. } => {
                 set_status(o, "delivered", at);
+                if let Some(Json(serde_json::Value::Object(shipment))) = o.shipment.as_mut() {
+                    shipment.insert("delivered_at".into(), serde_json::json!(delivered_at));
+                }
                 None
             }
             OrderEvent::RefundRequested { amount, reason, .. } => {
@@ -449,7 +465,7 @@ async fn write_orders(
              $6::text[], $7::text[], $8::text[], $9::int4[], $10::uuid[], $11::text[], \
              $12::text[], $13::int8[], $14::timestamptz[], $15::text[], $16::bool[], \
              $17::timestamptz[], $18::timestamptz[], $19::timestamptz[], $20::uuid[], \
-             $21::int8[]) \
+             $21::int8[], $22::jsonb[]) \
          ON CONFLICT (id) DO UPDATE SET customer_id = excluded.customer_id, \
              status = excluded.status, items = excluded.items, total = excluded.total, \
              currency = excluded.currency, phone = excluded.phone, \
@@ -461,7 +477,8 @@ async fn write_orders(
              paid_at = excluded.paid_at, failure_reason = excluded.failure_reason, \
              refund_due = excluded.refund_due, expires_at = excluded.expires_at, \
              created_at = excluded.created_at, updated_at = excluded.updated_at, \
-             placed_by = excluded.placed_by, refunded_amount = excluded.refunded_amount"
+             placed_by = excluded.placed_by, refunded_amount = excluded.refunded_amount, \
+             shipment = excluded.shipment"
     );
     sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(c.id)
@@ -485,6 +502,7 @@ async fn write_orders(
         .bind(c.updated_at)
         .bind(c.placed_by)
         .bind(c.refunded_amount)
+        .bind(c.shipment)
         .execute(conn)
         .await?;
     Ok(())
@@ -514,6 +532,7 @@ struct OrderColumns {
     updated_at: Vec<DateTime<Utc>>,
     placed_by: Vec<Uuid>,
     refunded_amount: Vec<i64>,
+    shipment: Vec<Option<Json<serde_json::Value>>>,
 }
 
 impl OrderColumns {
@@ -537,6 +556,7 @@ impl OrderColumns {
         self.expires_at.push(o.expires_at);
         self.placed_by.push(o.placed_by);
         self.refunded_amount.push(o.refunded_amount);
+        self.shipment.push(o.shipment);
         self.created_at.push(o.created_at);
         self.updated_at.push(o.updated_at);
     }

@@ -146,6 +146,7 @@ impl Commands {
         order_id: Uuid,
         carrier: Option<String>,
         tracking_number: Option<String>,
+        note: Option<String>,
     ) -> Result<Outcome<Order>, CommandError> {
         let now = ctx.now;
         self.transition(ctx, order_id, move |o| {
@@ -154,6 +155,7 @@ impl Commands {
                 &order::Ship {
                     carrier: carrier.clone(),
                     tracking_number: tracking_number.clone(),
+                    note: note.clone(),
                     now,
                 },
             )

@@ -6,7 +6,7 @@ use tillroll_events::{StockEvent, StreamId};
 use uuid::Uuid;
 
 use super::decision;
-use super::{CommandContext, CommandError, Commands, Outcome};
+use super::{CommandContext, CommandError, Commands, Outcome, Rejection};
 use crate::domain::product::{self, Product};
 use crate::domain::stock::{self, Adjust, SetLevel, Stock, StockError};
 use crate::domain::validate::Actor;
@@ -77,7 +77,7 @@ async fn change_stock<C: StockCommand>(
             let (product, _) = uow.load::<Product>(&product_stream).await?;
             product::authorize(&product, &actor)?;
             let (stock, _) = uow.load::<Stock>(&stock_stream).await?;
-            let events = decide(&stock, &cmd)?;
+            let events = decide(&stock, &cmd).map_err(|e| named(e, &product))?;
             uow.append::<Stock>(&stock_stream, events);
             let (mut stock, _) = uow.load::<Stock>(&stock_stream).await?;
             // A stream never written has no id of its own yet.
@@ -86,6 +86,25 @@ async fn change_stock<C: StockCommand>(
         })
     });
     commands.run(ctx, &streams(product_id), unit).await
+}
+
+/// A 409 names its product, id and name, as a short line does (the stock aggregate knows
+/// neither: the product aggregate, loaded for the permission check, does).
+fn named(error: StockError, product: &Product) -> CommandError {
+    match error {
+        StockError::BelowReserved { on_hand, reserved } => {
+            let message = format!("{}: {error}", product.name);
+            Rejection::conflict(message)
+                .with_detail(serde_json::json!({
+                    "product_id": product.product_id,
+                    "name": product.name,
+                    "on_hand": on_hand,
+                    "reserved": reserved,
+                }))
+                .into()
+        }
+        other => other.into(),
+    }
 }
 
 fn streams(product_id: Uuid) -> [StreamId; 2] {

@@ -57,7 +57,7 @@ fn read_models_of(path: &str) -> Option<&'static [&'static str]> {
         // An order's refunded amount and its refunds come from the refunds read model.
         "orders" => Some(&["orders", "refunds"]),
         "payouts" => Some(&["payouts"]),
-        "seller" => Some(&["payouts", "orders", "catalog"]),
+        "seller" => Some(&["payouts", "orders", "catalog", "seller_orders", "customers"]),
         "me" | "users" => Some(&["customers"]),
         _ => None,
     }

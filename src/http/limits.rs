@@ -150,6 +150,11 @@ pub fn shipment_text() -> Object {
     optional_line(100)
 }
 
+/// A shipment's note for the customer (shown in the order's tracking history).
+pub fn shipment_note() -> Object {
+    optional_line(500)
+}
+
 /// A webhook's URL: `http(s)://`, at most 2,000 bytes (stated in ASCII). Whether its host
 /// resolves to an address the server may call is only known when it is checked.
 pub fn webhook_url() -> Object {

@@ -138,7 +138,7 @@ async fn an_admin_fills_a_cart_and_orders_for_a_customer() {
     assert_eq!(placed_event["metadata"]["actor_role"], "admin");
     assert_eq!(placed_event["data"]["customer_id"], customer_id.as_str());
     assert_eq!(placed_event["data"]["placed_by"], admin_id.to_string());
-    assert_eq!(placed_event["schema_version"], 2);
+    assert_eq!(placed_event["schema_version"], 3);
 
     app.call(
         Method::DELETE,

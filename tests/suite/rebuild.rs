@@ -78,6 +78,8 @@ impl Shop<'_> {
             unit_price: 100_000,
             quantity: 1,
             line_total: 100_000,
+            // Any seller: the seller orders read model is rebuilt from these lines.
+            seller_id: Some(Uuid::from_u128(0x5e11e4)),
         };
         let placed = vec![
             OrderEvent::OrderPlaced {
@@ -284,6 +286,7 @@ async fn round(shop: &Shop<'_>, n: u32) {
             order_id: order,
             carrier: Some("G4S".into()),
             tracking_number: Some(format!("T{n}")),
+            note: None,
             shipped_at: shop.now,
         },
         OrderEvent::OrderDelivered {

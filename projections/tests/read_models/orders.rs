@@ -64,6 +64,7 @@ pub fn lines() -> Vec<OrderLine> {
             unit_price: 250_000,
             quantity: 2,
             line_total: 500_000,
+            seller_id: None,
         },
         OrderLine {
             product_id: Uuid::from_u128(2),
@@ -71,6 +72,7 @@ pub fn lines() -> Vec<OrderLine> {
             unit_price: 30_000,
             quantity: 1,
             line_total: 30_000,
+            seller_id: None,
         },
     ]
 }
@@ -218,6 +220,7 @@ async fn the_full_order_lifecycle_produces_its_tracking_history() {
                 order_id: id,
                 carrier: Some("G4S".into()),
                 tracking_number: Some("KE123".into()),
+                note: None,
                 shipped_at: t0(),
             },
         )

@@ -113,6 +113,7 @@ async fn shop_round(db: &mut TestDb, round: u32) {
             order_id: order,
             carrier: None,
             tracking_number: Some("T1".into()),
+            note: None,
             shipped_at: t0(),
         },
     ] {

@@ -31,9 +31,13 @@ async fn place_in(
     attempt_id: Uuid,
     customer_id: Uuid,
     items: &[NewItem],
-    phone: &Msisdn,
+    phone: Option<&Msisdn>,
     ttl: std::time::Duration,
 ) -> Result<Order, CommandError> {
+    let phone = match phone {
+        Some(phone) => phone.clone(),
+        None => profile_phone(uow, customer_id).await?,
+    };
     let mut lines = Vec::with_capacity(items.len());
     let mut names = std::collections::HashMap::new();
     // Lines that cannot be sold, keyed by their place in `items` so they are named in order.
@@ -72,6 +76,7 @@ async fn place_in(
             name: product.name.clone(),
             unit_price: product.price,
             quantity: item.quantity,
+            seller_id: product.seller_id,
         });
     }
     if lines.is_empty() && !short.is_empty() {
@@ -99,7 +104,7 @@ async fn place_in(
             placed_by,
             lines,
             currency: currency.unwrap_or_default(),
-            phone: phone.clone(),
+            phone,
             attempt_id,
             now: uow.context().now,
             ttl,
@@ -140,6 +145,27 @@ async fn place_in(
     Ok(after)
 }
 
+/// The phone an order takes when the body names none: the customer's profile phone, read in
+/// the same unit of work as the order (400 naming `phone` if the profile has none).
+async fn profile_phone(
+    uow: &mut UnitOfWork<'_>,
+    customer_id: Uuid,
+) -> Result<Msisdn, CommandError> {
+    let (customer, _) = uow
+        .load::<Customer>(&StreamId::customer(customer_id))
+        .await?;
+    customer
+        .phone
+        .as_deref()
+        .and_then(|p| Msisdn::parse(p).ok())
+        .ok_or_else(|| {
+            field(crate::domain::validate::FieldError::new(
+                "phone",
+                "is required: the customer's profile has no phone",
+            ))
+        })
+}
+
 fn stock_locks(order_id: Uuid, products: impl IntoIterator<Item = Uuid>) -> Vec<StreamId> {
     let products: BTreeSet<Uuid> = products.into_iter().collect();
     let mut locks = vec![StreamId::order(order_id)];
@@ -154,16 +180,25 @@ impl Commands {
         ctx: &CommandContext,
         customer_id: Uuid,
         items: &[NewItem],
-        phone: &str,
+        phone: Option<&str>,
         ttl: std::time::Duration,
     ) -> Result<Outcome<Order>, CommandError> {
-        let phone = Msisdn::parse(phone).map_err(field)?;
+        let phone = phone.map(Msisdn::parse).transpose().map_err(field)?;
         let (order_id, attempt_id) = (Uuid::now_v7(), Uuid::now_v7());
         let ctx = ctx.clone().correlated(order_id);
         let locks = stock_locks(order_id, items.iter().map(|i| i.product_id));
         let items = items.to_vec();
         self.run(&ctx, &locks, async move |uow| {
-            place_in(uow, order_id, attempt_id, customer_id, &items, &phone, ttl).await
+            place_in(
+                uow,
+                order_id,
+                attempt_id,
+                customer_id,
+                &items,
+                phone.as_ref(),
+                ttl,
+            )
+            .await
         })
         .await
     }
@@ -173,10 +208,10 @@ impl Commands {
         &self,
         ctx: &CommandContext,
         customer_id: Uuid,
-        phone: &str,
+        phone: Option<&str>,
         ttl: std::time::Duration,
     ) -> Result<Outcome<Order>, CommandError> {
-        let phone = Msisdn::parse(phone).map_err(field)?;
+        let phone = phone.map(Msisdn::parse).transpose().map_err(field)?;
         let (order_id, attempt_id) = (Uuid::now_v7(), Uuid::now_v7());
         let ctx = ctx.clone().correlated(order_id);
         let cart_stream = StreamId::cart(customer_id);
@@ -207,8 +242,16 @@ impl Commands {
             if items.is_empty() {
                 return Err(CartError::EmptyCart.into());
             }
-            let placed =
-                place_in(uow, order_id, attempt_id, customer_id, &items, &phone, ttl).await?;
+            let placed = place_in(
+                uow,
+                order_id,
+                attempt_id,
+                customer_id,
+                &items,
+                phone.as_ref(),
+                ttl,
+            )
+            .await?;
             uow.append::<Cart>(&cart_stream, closed);
             Ok(placed)
         })

@@ -18,6 +18,8 @@ pub struct NewOrderLine {
     pub name: String,
     pub unit_price: i64,
     pub quantity: i64,
+    /// The product's seller: the line is theirs (GET /seller/orders, earnings).
+    pub seller_id: Uuid,
 }
 
 #[derive(Debug, Clone)]
@@ -53,6 +55,7 @@ pub struct Expire {
 pub struct Ship {
     pub carrier: Option<String>,
     pub tracking_number: Option<String>,
+    pub note: Option<String>,
     pub now: DateTime<Utc>,
 }
 
@@ -117,6 +120,7 @@ pub fn place(state: &Order, cmd: &PlaceOrder) -> Result<Vec<OrderEvent>, OrderEr
             unit_price: line.unit_price,
             quantity: line.quantity,
             line_total,
+            seller_id: Some(line.seller_id),
         });
     }
     let total = money::sum(items.iter().map(|l| l.line_total)).map_err(|_| OrderError::Overflow)?;
@@ -221,6 +225,7 @@ pub fn ship(state: &Order, cmd: &Ship) -> Result<Vec<OrderEvent>, OrderError> {
         order_id: state.order_id,
         carrier: optional_text("carrier", cmd.carrier.as_deref(), 100)?,
         tracking_number: optional_text("tracking_number", cmd.tracking_number.as_deref(), 100)?,
+        note: optional_text("note", cmd.note.as_deref(), 500)?,
         shipped_at: cmd.now,
     }])
 }

@@ -35,9 +35,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct CheckoutBody {
-    /// The M-Pesa phone: `07…`, `01…`, `+254…` or `254…`.
+    /// The M-Pesa phone: `07…`, `01…`, `+254…` or `254…`; the customer's profile phone if
+    /// absent (400 naming `phone` if the profile has none either).
     #[schema(schema_with = crate::http::limits::phone)]
-    pub phone: String,
+    pub phone: Option<String>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -51,8 +52,9 @@ pub struct ItemBody {
 pub struct PlaceOrderBody {
     #[schema(min_items = 1)]
     pub items: Vec<ItemBody>,
+    /// As in `POST /checkout`: the customer's profile phone if absent.
     #[schema(schema_with = crate::http::limits::phone)]
-    pub phone: String,
+    pub phone: Option<String>,
     /// Admins only: the customer the order is placed for (they own it; `placed_by` is the
     /// admin). A customer may name only themselves.
     pub customer_id: Option<Uuid>,
@@ -77,6 +79,9 @@ pub struct ShipBody {
     pub carrier: Option<String>,
     #[schema(schema_with = crate::http::limits::shipment_text)]
     pub tracking_number: Option<String>,
+    /// For the customer: shown in the order's tracking history.
+    #[schema(schema_with = crate::http::limits::shipment_note)]
+    pub note: Option<String>,
 }
 
 pub(crate) fn actor(user: &User) -> Actor {
@@ -129,7 +134,7 @@ async fn check_out(
     let ttl = state.config.reservation_ttl;
     let outcome = state
         .commands
-        .check_out(&command.ctx, command.user.id, &body.phone, ttl)
+        .check_out(&command.ctx, command.user.id, body.phone.as_deref(), ttl)
         .await?;
     Ok(answer(outcome, StatusCode::CREATED))
 }
@@ -175,7 +180,13 @@ async fn place_order(
     let ttl = state.config.reservation_ttl;
     let outcome = state
         .commands
-        .place_order(&command.ctx, customer_id, &items, &body.phone, ttl)
+        .place_order(
+            &command.ctx,
+            customer_id,
+            &items,
+            body.phone.as_deref(),
+            ttl,
+        )
         .await?;
     Ok(answer(outcome, StatusCode::CREATED))
 }
@@ -222,7 +233,8 @@ async fn request_payment(
     Ok(answer(outcome, StatusCode::ACCEPTED))
 }
 
-/// Mark a paid order shipped (admin).
+/// Mark a paid order shipped (admin): the carrier and tracking number become the order's
+/// `shipment`; the note goes to its tracking history.
 #[utoipa::path(post, path = "/orders/{id}/ship", tag = "orders", request_body = ShipBody,
     params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses((status = 200, body = OrderView), (status = 400, body = Problem),
@@ -238,7 +250,13 @@ async fn ship_order(
     let body: ShipBody = optional_body(&body)?;
     let outcome = state
         .commands
-        .ship_order(&command.ctx, id, body.carrier, body.tracking_number)
+        .ship_order(
+            &command.ctx,
+            id,
+            body.carrier,
+            body.tracking_number,
+            body.note,
+        )
         .await?;
     Ok(answer(outcome, StatusCode::OK))
 }

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
+use crate::http::auth::MaybeUser;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{Json, Path, Query};
 use crate::http::views::product::ProductView;
@@ -49,10 +50,12 @@ pub struct CategoryView {
     responses((status = 200, body = ProductPage), (status = 400, body = Problem)))]
 async fn list_products(
     State(state): State<AppState>,
+    MaybeUser(viewer): MaybeUser,
     Query(query): Query<ProductQuery>,
 ) -> Result<Json<ProductPage>, ApiError> {
     let filters = Filters::try_from(query)?;
-    Ok(Json(listing::list(&state.read_pool, &filters).await?))
+    let page = listing::list(&state.read_pool, &filters, viewer.as_ref()).await?;
+    Ok(Json(page))
 }
 
 /// One listed product.
@@ -60,6 +63,7 @@ async fn list_products(
     responses((status = 200, body = ProductView), (status = 404, body = Problem)))]
 async fn get_product(
     State(state): State<AppState>,
+    MaybeUser(viewer): MaybeUser,
     Path(id): Path<Uuid>,
 ) -> Result<Json<ProductView>, ApiError> {
     let sql = format!("SELECT {COLUMNS} FROM products WHERE id = $1 AND NOT withdrawn");
@@ -67,7 +71,7 @@ async fn get_product(
         .bind(id)
         .fetch_optional(&state.read_pool)
         .await?;
-    row.map(|r| Json(r.into()))
+    row.map(|r| Json(r.view_for(viewer.as_ref())))
         .ok_or_else(|| ApiError::not_found("product not found"))
 }
 
@@ -112,6 +116,7 @@ struct HomeRow {
         (status = 400, body = Problem)))]
 async fn get_home(
     State(state): State<AppState>,
+    MaybeUser(viewer): MaybeUser,
     Query(query): Query<HomeQuery>,
 ) -> Result<Json<BTreeMap<String, Vec<ProductView>>>, ApiError> {
     let per_category = match query.per_category.as_deref() {
@@ -146,7 +151,7 @@ async fn get_home(
     for row in rows {
         home.entry(row.home_category)
             .or_default()
-            .push(row.product.into());
+            .push(row.product.view_for(viewer.as_ref()));
     }
     Ok(Json(home))
 }

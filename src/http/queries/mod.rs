@@ -10,6 +10,7 @@ pub(crate) mod page;
 mod payouts;
 mod refunds;
 mod sales;
+mod seller_orders;
 mod stock;
 pub(crate) mod webhooks;
 
@@ -29,5 +30,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(refunds::router())
         .merge(payouts::router())
         .merge(sales::router())
+        .merge(seller_orders::router())
         .merge(webhooks::router())
 }

@@ -25,7 +25,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(events::order_events))
 }
 
-const STATUSES: [&str; 7] = [
+pub(super) const STATUSES: [&str; 7] = [
     "pending_payment",
     "paid",
     "shipped",

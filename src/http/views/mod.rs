@@ -9,6 +9,7 @@ pub mod order;
 pub mod payout;
 pub mod product;
 pub mod refund;
+pub mod seller_order;
 pub mod stock;
 pub mod user;
 

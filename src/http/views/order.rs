@@ -21,6 +21,8 @@ pub struct OrderView {
     pub total: i64,
     pub currency: String,
     pub phone: String,
+    /// Set once the order is shipped.
+    pub shipment: Option<ShipmentView>,
     pub payment: PaymentView,
     pub refund_due: bool,
     /// The deadline to pay; null once the order is settled (paid, cancelled, expired…).
@@ -36,6 +38,20 @@ pub struct OrderItemView {
     pub unit_price: i64,
     pub quantity: i64,
     pub line_total: i64,
+    /// The product's seller; null only for lines of orders placed before lines named their
+    /// seller.
+    #[serde(default)]
+    pub seller_id: Option<Uuid>,
+}
+
+/// `order.shipment`: who carries it and when it left and arrived.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ShipmentView {
+    pub carrier: Option<String>,
+    pub tracking_number: Option<String>,
+    pub shipped_at: DateTime<Utc>,
+    /// Null until delivered.
+    pub delivered_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -81,11 +97,18 @@ impl From<&Order> for OrderView {
                     unit_price: l.unit_price,
                     quantity: l.quantity,
                     line_total: l.line_total,
+                    seller_id: l.seller_id,
                 })
                 .collect(),
             total: order.total,
             currency: order.currency.as_str().to_owned(),
             phone: order.phone.clone(),
+            shipment: order.shipped_at.map(|shipped_at| ShipmentView {
+                carrier: order.carrier.clone(),
+                tracking_number: order.tracking_number.clone(),
+                shipped_at,
+                delivered_at: order.delivered_at,
+            }),
             payment: PaymentView {
                 status: snake(&payment.status),
                 attempts: i64::try_from(payment.attempts).unwrap_or(i64::MAX),
@@ -107,7 +130,8 @@ impl From<&Order> for OrderView {
 /// The columns of an [`OrderRow`].
 pub const ORDER_COLUMNS: &str = "id, customer_id, status, items, total, currency, phone, \
      payment_status, payment_attempts, checkout_request_id, mpesa_receipt, paid_amount, paid_at, \
-     failure_reason, refund_due, expires_at, created_at, updated_at, placed_by, refunded_amount";
+     failure_reason, refund_due, expires_at, created_at, updated_at, placed_by, refunded_amount, \
+     shipment";
 
 /// A row of the `orders` read model.
 #[derive(sqlx::FromRow)]
@@ -131,6 +155,7 @@ pub struct OrderRow {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub placed_by: Uuid,
+    pub shipment: Option<sqlx::types::Json<ShipmentView>>,
     pub refunded_amount: i64,
 }
 
@@ -146,6 +171,7 @@ impl From<OrderRow> for OrderView {
             total: r.total,
             currency: r.currency,
             phone: r.phone,
+            shipment: r.shipment.map(|s| s.0),
             payment: PaymentView {
                 status: r.payment_status,
                 attempts: i64::from(r.payment_attempts),

@@ -6,9 +6,12 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::stock::StockLevels;
+use crate::auth::Role;
 use crate::commands::catalog::Listing;
+use crate::http::auth::User;
 
-/// API.md's `product`.
+/// API.md's `product`. Command answers come from the aggregate (only the seller or an admin
+/// changes a product, so they show `payout_phone`); queries from a row, for a viewer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[schema(as = Product)]
 pub struct ProductView {
@@ -22,9 +25,19 @@ pub struct ProductView {
     /// `/images/<sha256>`, or null before a picture is set.
     pub image_url: Option<String>,
     pub seller_id: Uuid,
+    /// The M-Pesa number the seller is paid on (null: the seller's profile phone). Shown to
+    /// the product's seller and to admins only: absent for everyone else.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, nullable, pattern = "^254[0-9]{9}$")]
+    pub payout_phone: Option<Option<String>>,
     pub stock: StockLevels,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// The product's seller and admins see its payout phone.
+fn sees_payout_phone(viewer: Option<&User>, seller_id: Uuid) -> bool {
+    viewer.is_some_and(|u| u.role == Role::Admin || u.id == seller_id)
 }
 
 impl From<&Listing> for ProductView {
@@ -39,6 +52,7 @@ impl From<&Listing> for ProductView {
             currency: product.currency.as_str().to_owned(),
             image_url: product.image_id.as_deref().map(crate::images::url),
             seller_id: product.seller_id,
+            payout_phone: Some(product.payout_phone.clone()),
             stock: StockLevels::from(stock),
             created_at,
             updated_at: product.updated_at.unwrap_or(created_at),
@@ -48,7 +62,7 @@ impl From<&Listing> for ProductView {
 
 /// The columns of a [`ProductRow`].
 pub const PRODUCT_COLUMNS: &str = "id, name, description, category, price, currency, image_id, \
-    seller_id, on_hand, reserved, created_at, updated_at";
+    seller_id, on_hand, reserved, created_at, updated_at, payout_phone";
 
 /// A row of the `products` read model.
 #[derive(Debug, sqlx::FromRow)]
@@ -65,11 +79,16 @@ pub struct ProductRow {
     pub reserved: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub payout_phone: Option<String>,
 }
 
-impl From<ProductRow> for ProductView {
-    fn from(row: ProductRow) -> Self {
-        Self {
+impl ProductRow {
+    /// The row as `viewer` (none: anonymous) may see it.
+    pub fn view_for(self, viewer: Option<&User>) -> ProductView {
+        let shown = sees_payout_phone(viewer, self.seller_id);
+        let row = self;
+        ProductView {
+            payout_phone: shown.then_some(row.payout_phone),
             id: row.id,
             name: row.name,
             description: row.description,

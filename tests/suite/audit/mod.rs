@@ -165,6 +165,7 @@ pub async fn order_paid_after_a_failure(
                 name: "Kettle".into(),
                 unit_price: 250_000,
                 quantity: 2,
+                seller_id: Uuid::from_u128(0x5e),
             }],
             currency: tillroll_events::Currency::kes(),
             phone: Msisdn::parse(phone).unwrap(),

@@ -87,9 +87,10 @@ async fn history_lists_the_order_and_the_stock_and_payment_events_it_caused_in_l
                 .parse::<DateTime<Utc>>()
                 .is_ok()
         );
-        // Order events are at schema version 2 (`OrderPlaced.placed_by`), stock events at 1.
+        // Order events are at schema version 3 (`placed_by`, lines' `seller_id`, shipments'
+        // `note`), stock events at 1.
         let order_event = event["stream_id"].as_str().unwrap().starts_with("order-");
-        assert_eq!(event["schema_version"], if order_event { 2 } else { 1 });
+        assert_eq!(event["schema_version"], if order_event { 3 } else { 1 });
     }
     assert_eq!(events[0]["data"]["total"], 500_000);
 

@@ -4,6 +4,7 @@
 mod access;
 mod images;
 mod pages;
+mod payout_phone;
 mod products;
 mod search;
 

@@ -8,7 +8,8 @@ use uuid::Uuid;
 use super::{create, delete, fields, kettle, patch, set, token};
 use crate::support::TestApp;
 
-const PRODUCT_FIELDS: [&str; 11] = [
+/// API.md's `product` as its seller sees it (with `payout_phone`).
+const PRODUCT_FIELDS: [&str; 12] = [
     "category",
     "created_at",
     "currency",
@@ -16,6 +17,7 @@ const PRODUCT_FIELDS: [&str; 11] = [
     "id",
     "image_url",
     "name",
+    "payout_phone",
     "price",
     "seller_id",
     "stock",
@@ -59,7 +61,7 @@ async fn a_seller_lists_a_product_and_reads_it_back() {
 
     let position = reply.position().expect("X-Log-Position");
     let read = app
-        .get_after(&format!("/products/{id}"), None, position)
+        .get_after(&format!("/products/{id}"), Some(&seller), position)
         .await;
     assert_eq!(
         read.ok(200),
@@ -82,10 +84,8 @@ async fn listing_appends_product_and_stock_in_one_transaction() {
         product["stock"],
         json!({"on_hand": 0, "reserved": 0, "available": 0})
     );
-    assert!(
-        product.get("payout_phone").is_none(),
-        "payout phone stays private"
-    );
+    // Its seller sees the payout phone (tests/suite/catalog/payout_phone.rs: others do not).
+    assert_eq!(product["payout_phone"], "254712345678");
 
     let listed = app
         .state
@@ -215,7 +215,11 @@ async fn the_owner_changes_details_and_price_as_separate_events() {
         ]
     );
     let read = app
-        .get_after(&format!("/products/{id}"), None, reply.position().unwrap())
+        .get_after(
+            &format!("/products/{id}"),
+            Some(&seller),
+            reply.position().unwrap(),
+        )
         .await;
     assert_eq!(read.ok(200), &changed);
 

@@ -130,14 +130,26 @@ async fn stock_promised_to_orders_cannot_be_counted_away() {
     let reply = put_stock(&app, id, Some(&seller), json!({"on_hand": 3})).await;
     let problem = reply.problem(409);
     assert_eq!(problem["reserved"], 4);
-    adjust(
+    assert_eq!(problem["product_id"], json!(id));
+    assert_eq!(problem["name"], "Electric kettle");
+    let adjusted = adjust(
         &app,
         id,
         Some(&seller),
         json!({"delta": -2, "reason": "theft"}),
     )
-    .await
-    .problem(409);
+    .await;
+    let problem = adjusted.problem(409);
+    assert_eq!(
+        (&problem["product_id"], &problem["name"]),
+        (&json!(id), &json!("Electric kettle"))
+    );
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("Electric kettle: ")
+    );
     let ok = adjust(
         &app,
         id,

@@ -92,6 +92,7 @@ fn payment_events_that_settle_nothing_move_no_stock() {
         order_id: ORDER,
         carrier: None,
         tracking_number: None,
+        note: None,
         shipped_at: at(9),
     };
     let delivered = OrderEvent::OrderDelivered {
@@ -148,6 +149,7 @@ fn effects_decide_on_the_stock() {
             name: "Kettle".into(),
             unit_price: 249_900,
             quantity: 2,
+            seller_id: SELLER,
         }],
         currency: Currency::kes(),
         phone: Msisdn::parse(PHONE).unwrap(),

@@ -21,6 +21,7 @@ const ORDER: Uuid = Uuid::from_u128(0x0a);
 const CUSTOMER: Uuid = Uuid::from_u128(0xc0);
 const KETTLE: Uuid = Uuid::from_u128(0x100);
 const TOASTER: Uuid = Uuid::from_u128(0x200);
+const SELLER: Uuid = Uuid::from_u128(0x5e);
 const FIRST: Uuid = Uuid::from_u128(0xa1);
 const SECOND: Uuid = Uuid::from_u128(0xa2);
 const PHONE: &str = "254712345678";
@@ -69,6 +70,7 @@ fn placed() -> OrderEvent {
                 unit_price: 249_900,
                 quantity: 2,
                 line_total: 499_800,
+                seller_id: Some(SELLER),
             },
             OrderLine {
                 product_id: TOASTER,
@@ -76,6 +78,7 @@ fn placed() -> OrderEvent {
                 unit_price: 300_000,
                 quantity: 1,
                 line_total: 300_000,
+                seller_id: Some(SELLER),
             },
         ],
         total: TOTAL,

@@ -13,6 +13,7 @@ fn line(product_id: Uuid, unit_price: i64, quantity: i64) -> NewOrderLine {
         name: name.into(),
         unit_price,
         quantity,
+        seller_id: SELLER,
     }
 }
 
@@ -100,6 +101,7 @@ fn an_overflowing_total_is_refused_not_a_panic() {
         name: "Gold".into(),
         unit_price: 1_000_000_000_000,
         quantity: 1000,
+        seller_id: SELLER,
     });
     assert_eq!(
         place(&given(&[]), &place_cmd(lines.collect())),

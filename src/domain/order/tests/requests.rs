@@ -55,6 +55,7 @@ fn a_paid_order_cannot_be_paid_again() {
             order_id: ORDER,
             carrier: None,
             tracking_number: None,
+            note: None,
             shipped_at: at(9),
         }],
     );

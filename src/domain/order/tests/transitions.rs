@@ -14,6 +14,7 @@ fn ship_cmd(carrier: Option<&str>, tracking_number: Option<&str>) -> Ship {
     Ship {
         carrier: carrier.map(Into::into),
         tracking_number: tracking_number.map(Into::into),
+        note: None,
         now: at(30),
     }
 }
@@ -89,6 +90,7 @@ fn nobody_cancels_after_shipping_or_after_the_end() {
             order_id: ORDER,
             carrier: None,
             tracking_number: None,
+            note: None,
             shipped_at: at(30),
         }],
     );
@@ -206,6 +208,7 @@ fn a_paid_order_ships_with_optional_tracking() {
             order_id: ORDER,
             carrier: Some("G4S".into()),
             tracking_number: None,
+            note: None,
             shipped_at: at(30)
         }]
     );

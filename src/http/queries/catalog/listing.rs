@@ -218,7 +218,11 @@ fn key_fits(sort: Sort, key: &Key) -> bool {
 }
 
 /// One page of listed (never withdrawn) products.
-pub async fn list(pool: &PgPool, filters: &Filters) -> Result<ProductPage, sqlx::Error> {
+pub async fn list(
+    pool: &PgPool,
+    filters: &Filters,
+    viewer: Option<&crate::http::auth::User>,
+) -> Result<ProductPage, sqlx::Error> {
     let total = match filters.count {
         true => Some(
             matching("SELECT count(*)", filters)
@@ -256,7 +260,7 @@ pub async fn list(pool: &PgPool, filters: &Filters) -> Result<ProductPage, sqlx:
         })
     });
     Ok(ProductPage {
-        items: rows.into_iter().map(Into::into).collect(),
+        items: rows.into_iter().map(|r| r.view_for(viewer)).collect(),
         next_cursor: next_cursor.flatten(),
         total,
     })
