@@ -78,7 +78,7 @@ async fn list(
     Ok(Page::of(rows, limit, key, |p| p))
 }
 
-/// A seller's payouts (the seller's own; an admin names the seller).
+/// A seller's payouts (the seller's own; an admin's `seller_id`, or without it every seller's).
 #[utoipa::path(get, path = "/seller/payouts", tag = "sellers", params(SellerPayoutsQuery),
     security(("bearer" = [])),
     responses((status = 200, body = Page<PayoutView>), (status = 400, body = Problem),
@@ -89,14 +89,11 @@ async fn seller_payouts(
     Query(query): Query<SellerPayoutsQuery>,
 ) -> Result<Json<Page<PayoutView>>, ApiError> {
     user.require(&[Role::Seller, Role::Admin])?;
-    let seller = match (user.role, query.seller_id) {
-        (Role::Admin, Some(seller)) => seller,
-        (Role::Admin, None) => {
-            return Err(ApiError::field("seller_id", "an admin names the seller"));
-        }
-        _ => user.id,
+    let seller = match user.role {
+        Role::Admin => query.seller_id,
+        _ => Some(user.id),
     };
-    let page = list(&state, Some(seller), None, query.limit, query.cursor).await?;
+    let page = list(&state, seller, None, query.limit, query.cursor).await?;
     Ok(Json(page))
 }
 

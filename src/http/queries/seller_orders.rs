@@ -68,11 +68,8 @@ async fn seller_orders(
             format!("must be one of {}", super::orders::STATUSES.join(", ")),
         ));
     }
-    if let (Some(from), Some(to)) = (query.from, query.to)
-        && from > to
-    {
-        return Err(ApiError::field("from", "must not be after `to`"));
-    }
+    // An inverted range (`from` after `to`) matches nothing: an empty page, as an inverted
+    // price range in the catalog.
     let total = page::total(
         query.count,
         sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
