@@ -113,7 +113,8 @@ enum ProjectionsCommand {
     Status,
     /// Rebuild one read model (or all) from the first event, swapping it in at the end.
     Rebuild {
-        /// The projector: catalog, carts, orders, customers or addresses [default: all of them].
+        /// The projector: catalog, carts, orders, customers, refunds, payouts, addresses or
+        /// seller_orders [default: all of them].
         name: Option<String>,
     },
 }

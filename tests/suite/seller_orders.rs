@@ -98,7 +98,11 @@ async fn each_seller_sees_only_their_lines_of_a_mixed_order() {
             Some(&a),
         )
         .await;
-    assert_eq!(inverted.ok(200)["items"], json!([]), "an inverted range matches nothing");
+    assert_eq!(
+        inverted.ok(200)["items"],
+        json!([]),
+        "an inverted range matches nothing"
+    );
     let bad = app.get("/seller/orders?status=lost", Some(&a)).await;
     assert_eq!(bad.problem(400)["errors"][0]["field"], "status");
 
