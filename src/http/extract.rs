@@ -120,12 +120,19 @@ where
         }
         // `?cursor=` with no value is the first page (a client that echoes a null
         // `next_cursor` as empty text).
-        let raw: String = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(
-                form_urlencoded::parse(raw.as_bytes())
-                    .filter(|(key, value)| !(key == "cursor" && value.is_empty())),
-            )
-            .finish();
+        // Rebuilt only then: every other query string is read as it came.
+        let empty_cursor = |(key, value): &(std::borrow::Cow<str>, std::borrow::Cow<str>)| {
+            key == "cursor" && value.is_empty()
+        };
+        let rebuilt;
+        let raw = if form_urlencoded::parse(raw.as_bytes()).any(|pair| empty_cursor(&pair)) {
+            rebuilt = form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(form_urlencoded::parse(raw.as_bytes()).filter(|p| !empty_cursor(p)))
+                .finish();
+            rebuilt.as_str()
+        } else {
+            raw
+        };
         let deserializer =
             serde_urlencoded::Deserializer::new(form_urlencoded::parse(raw.as_bytes()));
         serde_path_to_error::deserialize(deserializer)
